@@ -1,0 +1,1 @@
+"""The chatbot: NLU training data, the NLU engines, self-service flows and reply texts."""

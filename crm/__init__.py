@@ -1,0 +1,1 @@
+"""The retail CRM: SQLAlchemy models and the async services that read and change them."""

@@ -1,0 +1,73 @@
+"""The CRM's tables, one module per area, re-exported here."""
+
+from crm.models.base import Base, utcnow
+from crm.models.catalog import Inventory, Product, ProductPrice, ProductVariant, Store, StoreHours
+from crm.models.conversations import Conversation, Message
+from crm.models.customers import ChannelIdentity, Consent, Customer
+from crm.models.enums import (
+    RECEIVED_STATUSES,
+    AgentRole,
+    Channel,
+    ConsentPurpose,
+    ConversationStatus,
+    DeliveryStatus,
+    Fulfilment,
+    FunnelStage,
+    Language,
+    MessageAuthor,
+    MessageDirection,
+    OrderStatus,
+    ReservationStatus,
+    ReturnMethod,
+    ReturnReason,
+    ReturnStatus,
+    SalesChannel,
+    VerificationMethod,
+)
+from crm.models.orders import Order, OrderItem, OrderStatusChange, Receipt
+from crm.models.reservations import Reservation
+from crm.models.returns import Return, ReturnItem
+from crm.models.staff import Agent, ApiToken
+
+__all__ = [
+    "RECEIVED_STATUSES",
+    "Agent",
+    "AgentRole",
+    "ApiToken",
+    "Base",
+    "Channel",
+    "ChannelIdentity",
+    "Consent",
+    "ConsentPurpose",
+    "Conversation",
+    "ConversationStatus",
+    "Customer",
+    "DeliveryStatus",
+    "Fulfilment",
+    "FunnelStage",
+    "Inventory",
+    "Language",
+    "Message",
+    "MessageAuthor",
+    "MessageDirection",
+    "Order",
+    "OrderItem",
+    "OrderStatus",
+    "OrderStatusChange",
+    "Product",
+    "ProductPrice",
+    "ProductVariant",
+    "Receipt",
+    "Reservation",
+    "ReservationStatus",
+    "Return",
+    "ReturnItem",
+    "ReturnMethod",
+    "ReturnReason",
+    "ReturnStatus",
+    "SalesChannel",
+    "Store",
+    "StoreHours",
+    "VerificationMethod",
+    "utcnow",
+]

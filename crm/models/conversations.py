@@ -1,0 +1,68 @@
+"""Conversations and their messages on every channel (the router fills them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.models.base import Base, BigId, Json, str_enum, utcnow
+from crm.models.enums import (
+    Channel,
+    ConversationStatus,
+    DeliveryStatus,
+    MessageAuthor,
+    MessageDirection,
+)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (Index(None, "customer_id", "status"), Index(None, "status", "updated_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id", ondelete="CASCADE"))
+    status: Mapped[ConversationStatus] = mapped_column(
+        str_enum(ConversationStatus), default=ConversationStatus.BOT
+    )
+    assigned_agent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("agents.id"))
+    # Replies go out on the channel of the customer's latest message.
+    last_channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    resolved_at: Mapped[datetime | None]
+
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="conversation", order_by="Message.id"
+    )
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    # A provider's retry of the same message carries the same id: stored once.
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_message_id"),
+        Index(None, "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    direction: Mapped[MessageDirection] = mapped_column(str_enum(MessageDirection))
+    author: Mapped[MessageAuthor] = mapped_column(str_enum(MessageAuthor))
+    agent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("agents.id"))
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    body: Mapped[str] = mapped_column(Text, default="")
+    # Structured content (buttons, media); rendered per channel by the outbox.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    private: Mapped[bool] = mapped_column(default=False)  # an agent's note, never sent
+    delivery_status: Mapped[DeliveryStatus] = mapped_column(str_enum(DeliveryStatus))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")

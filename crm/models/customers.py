@@ -1,0 +1,84 @@
+"""Customers, their per-channel addresses and their consent history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.models.base import Base, BigId, Json, str_enum, utcnow
+from crm.models.enums import Channel, ConsentPurpose, FunnelStage, Language, VerificationMethod
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The shop's own id for the customer; None for someone who only ever chatted.
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    # E.164; not unique: households share a phone, and the shop's data is not proof.
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    language: Mapped[Language | None] = mapped_column(str_enum(Language))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    city: Mapped[str | None] = mapped_column(String(120))
+    country: Mapped[str | None] = mapped_column(String(2))
+    tags: Mapped[list[str]] = mapped_column(Json, default=list)
+    attributes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    funnel_stage: Mapped[FunnelStage] = mapped_column(
+        str_enum(FunnelStage), default=FunnelStage.LEAD
+    )
+    loyalty_points: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="customer")
+
+
+class ChannelIdentity(Base):
+    """One address on one channel (a phone on WhatsApp, a Telegram user id...).
+
+    It belongs to exactly one customer. Unverified identities are never used to merge
+    customers: each unknown address gets a profile of its own until someone vouches.
+    """
+
+    __tablename__ = "channel_identities"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    address: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    verified: Mapped[bool] = mapped_column(default=False)
+    verified_by: Mapped[VerificationMethod | None] = mapped_column(str_enum(VerificationMethod))
+    verified_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None]
+
+    customer: Mapped[Customer] = relationship(back_populates="identities")
+
+
+class Consent(Base):
+    """One consent decision. The history is append-only: the newest row wins.
+
+    An opt-out is recorded as a row with granted=False, never by deleting a grant, so
+    the hub can always show who said what, where and when.
+    """
+
+    __tablename__ = "consents"
+    __table_args__ = (Index(None, "customer_id", "channel", "purpose", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id", ondelete="CASCADE"))
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    purpose: Mapped[ConsentPurpose] = mapped_column(str_enum(ConsentPurpose))
+    granted: Mapped[bool]
+    # What recorded it: "api", "keyword:BAJA", "twilio:21610", "agent:12"...
+    source: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""Conversations: message types, ports, the router, handoff and the outbox."""
