@@ -71,9 +71,7 @@ class OrderStatus(StrEnum):
 
 
 # The statuses in which the customer holds the goods, so a return can start.
-RECEIVED_STATUSES = frozenset(
-    {OrderStatus.DELIVERED, OrderStatus.COLLECTED, OrderStatus.COMPLETED}
-)
+RECEIVED_STATUSES = frozenset({OrderStatus.DELIVERED, OrderStatus.COLLECTED, OrderStatus.COMPLETED})
 
 
 class ReservationStatus(StrEnum):

@@ -1,0 +1,308 @@
+"""Holding items in a store for pick-up: reserve, collect, cancel and expire.
+
+Stock and status only ever change through conditional UPDATEs, never read-then-write:
+`reserved` grows only WHERE enough is available, and a reservation leaves `held`
+only WHERE it is still held. So concurrent customers can never over-reserve, and two
+concurrent closings (a cancel racing the expiry job) give the stock back once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from crm.errors import (
+    IllegalTransition,
+    InvalidQuantity,
+    OutOfStock,
+    ReservationExpired,
+    ReservationNotFound,
+    UnknownCustomer,
+    UnknownProduct,
+    UnknownStore,
+    WrongStore,
+)
+from crm.models import (
+    Customer,
+    Inventory,
+    ProductVariant,
+    Reservation,
+    ReservationStatus,
+    Store,
+    utcnow,
+)
+
+MIN_QUANTITY, MAX_QUANTITY = 1, 10
+DEFAULT_HOLD = timedelta(hours=48)
+# Reservations one expiry sweep closes at most; the next sweep takes the rest.
+EXPIRY_BATCH = 500
+
+# Read aloud and typed on phones: no 0/O, 1/I/L to confuse.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 6
+_CODE_ATTEMPTS = 8
+
+TRANSITIONS: Mapping[ReservationStatus, frozenset[ReservationStatus]] = {
+    ReservationStatus.HELD: frozenset(
+        {ReservationStatus.COLLECTED, ReservationStatus.EXPIRED, ReservationStatus.CANCELLED}
+    ),
+    ReservationStatus.COLLECTED: frozenset(),
+    ReservationStatus.EXPIRED: frozenset(),
+    ReservationStatus.CANCELLED: frozenset(),
+}
+
+
+def check_transition(current: ReservationStatus, target: ReservationStatus) -> None:
+    """Raise IllegalTransition unless the table allows current -> target."""
+    if target not in TRANSITIONS[current]:
+        raise IllegalTransition("reservation", current, target)
+
+
+def new_pickup_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def pickup_code_key(code: str) -> str:
+    """Codes as people type them back: " k7m-2pq " is K7M2PQ."""
+    return "".join(code.split()).replace("-", "").upper()
+
+
+async def reserve_item(
+    session: AsyncSession,
+    customer_id: int,
+    store_code: str,
+    sku: str,
+    quantity: int,
+    *,
+    hold: timedelta = DEFAULT_HOLD,
+    now: datetime | None = None,
+) -> Reservation:
+    """Hold `quantity` units of a variant at a store for the customer to pick up.
+
+    The stock is taken by one conditional UPDATE (only where enough is available), so
+    no interleaving of concurrent calls can reserve more than the store has. Raises
+    InvalidQuantity outside 1..10, UnknownCustomer, UnknownStore (or inactive),
+    UnknownProduct, and OutOfStock with what is available. The reservation is held
+    until now + hold and comes with its store and variant (and product) loaded.
+    """
+    if not MIN_QUANTITY <= quantity <= MAX_QUANTITY:
+        raise InvalidQuantity(quantity, MIN_QUANTITY, MAX_QUANTITY)
+    if hold <= timedelta(0):
+        raise ValueError(f"hold must be positive, not {hold}")
+    now = now or utcnow()
+    if await session.get(Customer, customer_id) is None:
+        raise UnknownCustomer(f"no customer {customer_id}")
+    store = await _active_store(session, store_code)
+    variant = await session.scalar(
+        select(ProductVariant)
+        .where(ProductVariant.sku == sku.strip())
+        .options(selectinload(ProductVariant.product))
+    )
+    if variant is None:
+        raise UnknownProduct(f"no variant with SKU {sku!r}")
+
+    taken = await session.scalar(
+        update(Inventory)
+        .where(
+            Inventory.store_id == store.id,
+            Inventory.variant_id == variant.id,
+            Inventory.on_hand - Inventory.reserved >= quantity,
+        )
+        .values(reserved=Inventory.reserved + quantity, updated_at=now)
+        .returning(Inventory.id)
+        .execution_options(synchronize_session=False)
+    )
+    if taken is None:
+        left = await session.scalar(
+            select(Inventory.on_hand - Inventory.reserved).where(
+                Inventory.store_id == store.id, Inventory.variant_id == variant.id
+            )
+        )
+        raise OutOfStock(variant.sku, store.code, max(0, left or 0), quantity)
+
+    # Flushed first, so that the savepoint below only ever covers our own row.
+    await session.flush()
+    for _ in range(_CODE_ATTEMPTS):
+        code = new_pickup_code()
+        reservation = Reservation(
+            customer_id=customer_id,
+            store=store,
+            variant=variant,
+            quantity=quantity,
+            pickup_code=code,
+            status=ReservationStatus.HELD,
+            held_until=now + hold,
+            created_at=now,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(reservation)
+        except IntegrityError:
+            # A clash on the code (with a concurrent reservation, maybe): draw again.
+            if not await _code_taken(session, code):
+                raise
+            continue
+        return reservation
+    raise RuntimeError(f"no free pick-up code after {_CODE_ATTEMPTS} attempts")
+
+
+async def collect_reservation(
+    session: AsyncSession, pickup_code: str, store_code: str, *, now: datetime | None = None
+) -> Reservation:
+    """The customer picks the items up: the hold ends and the units leave the shelf.
+
+    Only at the reservation's own store (WrongStore otherwise) and only while it is
+    held and in time (ReservationExpired once held_until has passed). Both on_hand
+    and reserved drop by the quantity.
+    """
+    now = now or utcnow()
+    store = await _active_store(session, store_code)
+    reservation = await _by_code(session, pickup_code)
+    if reservation is None:
+        raise ReservationNotFound(pickup_code_key(pickup_code))
+    if reservation.store_id != store.id:
+        raise WrongStore(reservation.pickup_code, store.code, reservation.store.code)
+    check_transition(reservation.status, ReservationStatus.COLLECTED)
+    if reservation.held_until < now:
+        raise ReservationExpired(reservation.pickup_code, reservation.held_until)
+    await _close(session, reservation, ReservationStatus.COLLECTED, now)
+    await session.execute(
+        update(Inventory)
+        .where(
+            Inventory.store_id == reservation.store_id,
+            Inventory.variant_id == reservation.variant_id,
+        )
+        .values(
+            reserved=Inventory.reserved - reservation.quantity,
+            # The shop's count may already be lower than what we held (see Inventory).
+            on_hand=case(
+                (
+                    Inventory.on_hand > reservation.quantity,
+                    Inventory.on_hand - reservation.quantity,
+                ),
+                else_=0,
+            ),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return reservation
+
+
+async def cancel_reservation(
+    session: AsyncSession, customer_id: int, pickup_code: str, *, now: datetime | None = None
+) -> Reservation:
+    """The customer no longer wants the items: the hold ends and the stock comes back.
+
+    Only the owner can cancel: another customer's code raises ReservationNotFound, as
+    an unknown code does. A reservation that is no longer held raises
+    IllegalTransition, also when a concurrent cancel or expiry got there first.
+    """
+    now = now or utcnow()
+    reservation = await _by_code(session, pickup_code)
+    if reservation is None or reservation.customer_id != customer_id:
+        raise ReservationNotFound(pickup_code_key(pickup_code))
+    check_transition(reservation.status, ReservationStatus.CANCELLED)
+    await _close(session, reservation, ReservationStatus.CANCELLED, now)
+    await _release(session, reservation.store_id, reservation.variant_id, reservation.quantity, now)
+    return reservation
+
+
+async def expire_reservations(
+    session: AsyncSession, *, now: datetime | None = None, limit: int = EXPIRY_BATCH
+) -> int:
+    """Expire held reservations whose hold has passed (up to `limit`); stock comes back.
+
+    Returns how many were expired. The UPDATE claims them WHERE still held, so a
+    reservation cancelled or collected meanwhile is skipped, never released twice. On
+    PostgreSQL the rows are picked in id order with SKIP LOCKED: two expiry runs in
+    different processes split the work instead of deadlocking on each other's rows.
+    """
+    now = now or utcnow()
+    due = (
+        select(Reservation.id)
+        .where(Reservation.status == ReservationStatus.HELD, Reservation.held_until < now)
+        .order_by(Reservation.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = (
+        await session.execute(
+            update(Reservation)
+            .where(Reservation.id.in_(due.scalar_subquery()))
+            .where(Reservation.status == ReservationStatus.HELD)
+            .values(status=ReservationStatus.EXPIRED, closed_at=now)
+            .returning(Reservation.store_id, Reservation.variant_id, Reservation.quantity)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    released: defaultdict[tuple[int, int], int] = defaultdict(int)
+    for store_id, variant_id, quantity in claimed:
+        released[store_id, variant_id] += quantity
+    # A fixed order of inventory rows, so that two expiry runs cannot deadlock.
+    for (store_id, variant_id), quantity in sorted(released.items()):
+        await _release(session, store_id, variant_id, quantity, now)
+    return len(claimed)
+
+
+async def _active_store(session: AsyncSession, store_code: str) -> Store:
+    store = await session.scalar(
+        select(Store).where(Store.code == store_code.strip(), Store.active.is_(True))
+    )
+    if store is None:
+        raise UnknownStore(f"no active store {store_code!r}")
+    return store
+
+
+async def _code_taken(session: AsyncSession, code: str) -> bool:
+    found = await session.scalar(select(Reservation.id).where(Reservation.pickup_code == code))
+    return found is not None
+
+
+async def _by_code(session: AsyncSession, pickup_code: str) -> Reservation | None:
+    return await session.scalar(
+        select(Reservation)
+        .where(Reservation.pickup_code == pickup_code_key(pickup_code))
+        .options(
+            selectinload(Reservation.store),
+            selectinload(Reservation.variant).selectinload(ProductVariant.product),
+        )
+        .execution_options(populate_existing=True)
+    )
+
+
+async def _close(
+    session: AsyncSession,
+    reservation: Reservation,
+    target: ReservationStatus,
+    now: datetime,
+) -> None:
+    """Move a held reservation to `target` unless someone else moved it first."""
+    moved = await session.scalar(
+        update(Reservation)
+        .where(Reservation.id == reservation.id, Reservation.status == ReservationStatus.HELD)
+        .values(status=target, closed_at=now)
+        .returning(Reservation.id)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(reservation, ["status", "closed_at"])
+    if moved is None:
+        raise IllegalTransition("reservation", reservation.status, target)
+
+
+async def _release(
+    session: AsyncSession, store_id: int, variant_id: int, quantity: int, now: datetime
+) -> None:
+    await session.execute(
+        update(Inventory)
+        .where(Inventory.store_id == store_id, Inventory.variant_id == variant_id)
+        .values(reserved=Inventory.reserved - quantity, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,103 @@
+"""Agent accounts and the API tokens of the shop's systems."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.errors import DomainError
+from crm.models import Agent, AgentRole, ApiToken, utcnow
+
+_hasher = PasswordHasher()
+TOKEN_PREFIX = "ohk_"  # noqa: S105 (a marker that makes leaked tokens findable, not a secret)
+
+
+class AgentExists(DomainError):
+    pass
+
+
+class InvalidCredentials(DomainError):
+    pass
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: int
+    name: str
+    token: str  # shown once; only its hash is stored
+
+
+def _normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def create_agent(
+    session: AsyncSession, email: str, name: str, role: AgentRole, password: str
+) -> Agent:
+    email = _normalise_email(email)
+    if await session.scalar(select(Agent.id).where(Agent.email == email)) is not None:
+        raise AgentExists(f"an agent with email {email} already exists")
+    agent = Agent(email=email, name=name, role=role, password_hash=_hasher.hash(password))
+    session.add(agent)
+    await session.flush()
+    return agent
+
+
+async def authenticate_agent(session: AsyncSession, email: str, password: str) -> Agent:
+    agent = await session.scalar(
+        select(Agent).where(Agent.email == _normalise_email(email), Agent.active.is_(True))
+    )
+    try:
+        if agent is None:
+            # Hash anyway, so a missing account takes as long as a wrong password.
+            _hasher.hash(password)
+            raise InvalidCredentials("wrong email or password")
+        _hasher.verify(agent.password_hash, password)
+    except (VerificationError, InvalidHashError) as exc:
+        raise InvalidCredentials("wrong email or password") from exc
+    if _hasher.check_needs_rehash(agent.password_hash):
+        agent.password_hash = _hasher.hash(password)
+    return agent
+
+
+def _token_hash(token: str) -> str:
+    # Tokens are 256 random bits, so a fast hash is enough (no dictionary to attack).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_api_token(session: AsyncSession, name: str) -> IssuedToken:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(name=name, token_hash=_token_hash(token), prefix=token[:10])
+    session.add(row)
+    await session.flush()
+    return IssuedToken(id=row.id, name=name, token=token)
+
+
+async def verify_api_token(
+    session: AsyncSession, token: str, *, now: datetime | None = None
+) -> ApiToken | None:
+    """The live token with this value, marked as used; None if unknown or revoked."""
+    row = await session.scalar(
+        select(ApiToken).where(
+            ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None)
+        )
+    )
+    if row is not None:
+        row.last_used_at = now or utcnow()
+    return row
+
+
+async def revoke_api_token(session: AsyncSession, token_id: int) -> bool:
+    result = await session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return bool(getattr(result, "rowcount", 0))

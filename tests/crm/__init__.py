@@ -1,0 +1,1 @@
+"""Tests of the CRM services, each run on SQLite and on PostgreSQL."""
