@@ -24,7 +24,7 @@ from crm.models.enums import (
     SalesChannel,
     VerificationMethod,
 )
-from crm.models.orders import Order, OrderItem, OrderStatusChange, Receipt
+from crm.models.orders import Order, OrderItem, OrderStatusChange, Receipt, order_number_key
 from crm.models.reservations import Reservation
 from crm.models.returns import Return, ReturnItem
 from crm.models.staff import Agent, ApiToken
@@ -69,5 +69,6 @@ __all__ = [
     "Store",
     "StoreHours",
     "VerificationMethod",
+    "order_number_key",
     "utcnow",
 ]

@@ -12,13 +12,19 @@ from crm.models.catalog import ProductVariant, Store
 from crm.models.enums import Fulfilment, OrderStatus, SalesChannel
 
 
+def order_number_key(number: str) -> str:
+    """The form order numbers are stored and compared in: customers type " es-100234 "."""
+    return number.strip().upper()
+
+
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (Index(None, "customer_id", "placed_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(64), unique=True)
-    # What the customer sees and types ("ES-100234"); unique across the chain.
+    # What the customer sees and types ("ES-100234"); unique across the chain, stored
+    # in key form (order_number_key) so that lookups are exact and use the index.
     number: Mapped[str] = mapped_column(String(32), unique=True)
     customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id", ondelete="CASCADE"))
     sales_channel: Mapped[SalesChannel] = mapped_column(str_enum(SalesChannel))

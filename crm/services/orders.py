@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -20,6 +20,7 @@ from crm.models import (
     Receipt,
     SalesChannel,
     Store,
+    order_number_key,
 )
 
 # Everything a reply about an order mentions, loaded up front: async sessions cannot
@@ -54,25 +55,18 @@ def _check_limit(limit: int) -> None:
         raise ValueError(f"limit must be at least 1, not {limit}")
 
 
-def order_number_key(number: str) -> str:
-    """The form order numbers are compared in: customers type " es-100234 "."""
-    return number.strip().upper()
-
-
 async def _owned_order_id(session: AsyncSession, customer_id: int, number: str) -> int:
     key = order_number_key(number)
-    owners = (
-        await session.execute(
-            select(Order.id, Order.customer_id).where(func.upper(Order.number) == key)
-        )
-    ).all()
-    # Numbers are unique as stored, so a case-insensitive match may in theory find two.
-    order_id = next((oid for oid, owner in owners if owner == customer_id), None)
-    if order_id is None:
-        if owners:
-            raise NotYourOrder(f"order {key} belongs to another customer")
+    # Numbers are stored in key form (the sync API normalises them), so the unique
+    # index answers this.
+    row = (
+        await session.execute(select(Order.id, Order.customer_id).where(Order.number == key))
+    ).first()
+    if row is None:
         raise OrderNotFound(f"no order {key}")
-    return int(order_id)
+    if row.customer_id != customer_id:
+        raise NotYourOrder(f"order {key} belongs to another customer")
+    return int(row.id)
 
 
 async def list_orders(session: AsyncSession, customer_id: int, *, limit: int = 10) -> list[Order]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,6 +16,7 @@ from crm.errors import DomainError
 from crm.models import Agent, AgentRole, ApiToken, utcnow
 
 _hasher = PasswordHasher()
+USAGE_RESOLUTION = timedelta(minutes=1)
 TOKEN_PREFIX = "ohk_"  # noqa: S105 (a marker that makes leaked tokens findable, not a secret)
 
 
@@ -83,14 +84,20 @@ async def create_api_token(session: AsyncSession, name: str) -> IssuedToken:
 async def verify_api_token(
     session: AsyncSession, token: str, *, now: datetime | None = None
 ) -> ApiToken | None:
-    """The live token with this value, marked as used; None if unknown or revoked."""
+    """The live token with this value, marked as used; None if unknown or revoked.
+
+    `last_used_at` is refreshed at most once a minute: enough to tell a live
+    integration from a dead one, without a write (and, on SQLite, the write lock)
+    on every API request.
+    """
+    now = now or utcnow()
     row = await session.scalar(
         select(ApiToken).where(
             ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None)
         )
     )
-    if row is not None:
-        row.last_used_at = now or utcnow()
+    if row is not None and (row.last_used_at is None or now - row.last_used_at >= USAGE_RESOLUTION):
+        row.last_used_at = now
     return row
 
 

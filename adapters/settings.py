@@ -1,0 +1,69 @@
+"""The hub's one typed settings object, read from the environment once at start."""
+
+from __future__ import annotations
+
+from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crm.db import DEFAULT_URL, async_url
+
+
+class Settings(BaseSettings):
+    """Every setting the hub reads. Unset means the embedded default.
+
+    Nothing else in the code reads os.environ: build this once and pass it on.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    database_url: str = Field(DEFAULT_URL, alias="OMNIHUB_DATABASE_URL")
+    redis_url: str | None = Field(None, alias="OMNIHUB_REDIS_URL")
+    rasa_url: AnyHttpUrl | None = Field(None, alias="OMNIHUB_RASA_URL")
+    host: str = Field("127.0.0.1", alias="OMNIHUB_HOST")
+    port: int = Field(8080, ge=1, le=65535, alias="OMNIHUB_PORT")
+    public_url: AnyHttpUrl | None = Field(None, alias="OMNIHUB_PUBLIC_URL")
+    # The largest request body accepted (a batch upsert from the shop's systems).
+    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, alias="OMNIHUB_MAX_BODY_BYTES")
+
+    twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str | None = Field(None, alias="TWILIO_AUTH_TOKEN")
+    twilio_sms_from: str | None = Field(None, alias="TWILIO_SMS_FROM")
+    twilio_whatsapp_from: str | None = Field(None, alias="TWILIO_WHATSAPP_FROM")
+    twilio_api_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.twilio.com"), alias="OMNIHUB_TWILIO_API_URL"
+    )
+
+    telegram_bot_token: str | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_webhook_secret: str | None = Field(
+        None, alias="TELEGRAM_WEBHOOK_SECRET", pattern=r"^[A-Za-z0-9_-]{1,256}$"
+    )
+    telegram_api_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.telegram.org"), alias="OMNIHUB_TELEGRAM_API_URL"
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        return async_url(url)
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def public_base(self) -> str:
+        """The base URL providers call; defaults to where the hub listens."""
+        if self.public_url is not None:
+            return str(self.public_url).rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    def channel_status(self) -> dict[str, bool]:
+        """Which provider channels have their credentials; the others are off."""
+        twilio = bool(self.twilio_account_sid and self.twilio_auth_token)
+        return {
+            "sms": twilio and bool(self.twilio_sms_from),
+            "whatsapp": twilio and bool(self.twilio_whatsapp_from),
+            "telegram": bool(self.telegram_bot_token and self.telegram_webhook_secret),
+            "webchat": True,
+        }

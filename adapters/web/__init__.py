@@ -1,0 +1,1 @@
+"""The aiohttp application: every HTTP route the hub serves."""

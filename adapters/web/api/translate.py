@@ -1,0 +1,75 @@
+"""Between HTTP and the sync services: read a body, run a service, answer or fail in JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.web.api.schemas import ErrorBody, ErrorDetail, InvalidInput
+from adapters.web.keys import DATABASE
+from crm.errors import DomainError, NotFound
+from crm.services.sync import RecordsRejected
+
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+
+JSON = "application/json"
+
+
+def answer(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(text=model.model_dump_json(), status=status, content_type=JSON)
+
+
+def _fail(error: type[web.HTTPException], body: BaseModel) -> web.HTTPException:
+    # A JSON body, so the json_errors middleware passes it through untouched.
+    return error(text=body.model_dump_json(), content_type=JSON)
+
+
+def _invalid(details: list[ErrorDetail]) -> web.HTTPException:
+    return _fail(web.HTTPUnprocessableEntity, InvalidInput(errors=details))
+
+
+async def read_body(request: web.Request, model: type[M]) -> M:
+    """The request's JSON body as `model`, or the 4xx that says why not."""
+    if request.content_type != JSON:
+        raise _fail(
+            web.HTTPUnsupportedMediaType,
+            ErrorBody(error=f"expected a {JSON} body, got {request.content_type!r}"),
+        )
+    body = await request.read()  # past client_max_size aiohttp raises 413 here
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise _fail(
+                web.HTTPBadRequest, ErrorBody(error=f"malformed JSON: {errors[0]['msg']}")
+            ) from None
+        raise _invalid(
+            [ErrorDetail(loc=["body", *e["loc"]], msg=e["msg"], type=e["type"]) for e in errors]
+        ) from None
+
+
+async def run(request: web.Request, service: Callable[[AsyncSession], Awaitable[R]]) -> R:
+    """Run a service in one transaction; its domain errors become 4xx responses."""
+    try:
+        async with request.app[DATABASE].transaction() as session:
+            return await service(session)
+    except RecordsRejected as exc:
+        raise _invalid(
+            [ErrorDetail(loc=["body", *p.loc], msg=p.msg, type=p.type) for p in exc.problems]
+        ) from None
+    except NotFound as exc:
+        raise _fail(web.HTTPNotFound, ErrorBody(error=str(exc))) from None
+    except DomainError as exc:
+        raise _fail(web.HTTPUnprocessableEntity, ErrorBody(error=str(exc))) from None
+    except IntegrityError:
+        # Checks ran before writing, so only a concurrent writer of the same rows gets here.
+        raise _fail(
+            web.HTTPConflict, ErrorBody(error="a concurrent change to the same records; retry")
+        ) from None

@@ -1,0 +1,58 @@
+"""Settings come from the environment names the README documents."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from adapters.settings import Settings
+
+
+def test_unset_means_the_embedded_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OMNIHUB_DATABASE_URL", "OMNIHUB_REDIS_URL", "OMNIHUB_RASA_URL", "OMNIHUB_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.database_url == "sqlite+aiosqlite:///./omnihub.db"
+    assert settings.redis_url is None
+    assert settings.rasa_url is None
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert settings.public_base == "http://127.0.0.1:8080"
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMNIHUB_DATABASE_URL", "postgresql://u:p@db:5432/omnihub")
+    monkeypatch.setenv("OMNIHUB_REDIS_URL", "redis://cache:6379/0")
+    monkeypatch.setenv("OMNIHUB_PUBLIC_URL", "https://hub.example.com/")
+    monkeypatch.setenv("OMNIHUB_PORT", "9000")
+    settings = Settings()
+    assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/omnihub"
+    assert settings.redis_url == "redis://cache:6379/0"
+    assert settings.public_base == "https://hub.example.com"
+    assert settings.port == 9000
+
+
+def test_a_channel_without_credentials_is_off() -> None:
+    settings = Settings(TWILIO_ACCOUNT_SID="AC1", TWILIO_AUTH_TOKEN="t", TWILIO_SMS_FROM="+1")
+    assert settings.channel_status() == {
+        "sms": True,
+        "whatsapp": False,
+        "telegram": False,
+        "webchat": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OMNIHUB_DATABASE_URL", "mysql://root@localhost/x"),
+        ("OMNIHUB_PORT", "eighty"),
+        ("TELEGRAM_WEBHOOK_SECRET", "has spaces"),
+        ("OMNIHUB_PUBLIC_URL", "not a url"),
+    ],
+)
+def test_bad_values_are_refused_with_the_variable_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=name):
+        Settings()

@@ -1,0 +1,92 @@
+"""The web app's own routes: liveness, readiness, metrics and JSON errors."""
+
+from __future__ import annotations
+
+import socket
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from pytest_aiohttp.plugin import AiohttpClient
+
+from adapters.settings import Settings
+from adapters.web.app import create_app
+
+Client = TestClient[web.Request, web.Application]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _client(aiohttp_client: AiohttpClient, settings: Settings) -> Client:
+    return await aiohttp_client(create_app(settings))
+
+
+async def test_healthz_answers_without_touching_backends(aiohttp_client: AiohttpClient) -> None:
+    client = await _client(
+        aiohttp_client, Settings(OMNIHUB_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
+    )
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
+
+
+async def test_readyz_checks_the_database(aiohttp_client: AiohttpClient, database_url: str) -> None:
+    client = await _client(aiohttp_client, Settings(OMNIHUB_DATABASE_URL=database_url))
+    response = await client.get("/readyz")
+    assert response.status == 200
+    assert (await response.json())["checks"] == {"database": "ok"}
+
+
+async def test_readyz_reports_an_unreachable_database(aiohttp_client: AiohttpClient) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{_closed_port()}/test"
+    client = await _client(aiohttp_client, Settings(OMNIHUB_DATABASE_URL=url))
+    response = await client.get("/readyz")
+    assert response.status == 503
+    body = await response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"].startswith("error:")
+
+
+async def test_readyz_checks_redis(
+    aiohttp_client: AiohttpClient, database_url: str, redis_url: str
+) -> None:
+    settings = Settings(OMNIHUB_DATABASE_URL=database_url, OMNIHUB_REDIS_URL=redis_url)
+    response = await (await _client(aiohttp_client, settings)).get("/readyz")
+    assert response.status == 200
+    assert (await response.json())["checks"] == {"database": "ok", "redis": "ok"}
+
+
+async def test_readyz_reports_an_unreachable_redis(
+    aiohttp_client: AiohttpClient, database_url: str, redis_url: str
+) -> None:
+    dead = f"redis://127.0.0.1:{_closed_port()}/0"
+    settings = Settings(OMNIHUB_DATABASE_URL=database_url, OMNIHUB_REDIS_URL=dead)
+    response = await (await _client(aiohttp_client, settings)).get("/readyz")
+    assert response.status == 503
+    checks = (await response.json())["checks"]
+    assert checks["database"] == "ok"
+    assert checks["redis"].startswith("error:")
+
+
+async def test_metrics_are_in_prometheus_text_format(aiohttp_client: AiohttpClient) -> None:
+    client = await _client(aiohttp_client, Settings())
+    response = await client.get("/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert "python_info" in await response.text()
+
+
+async def test_unknown_route_and_wrong_method_get_json_reasons(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    client = await _client(aiohttp_client, Settings())
+    missing = await client.get("/no/such/page")
+    assert missing.status == 404
+    assert (await missing.json()) == {"error": "Not Found"}
+    wrong = await client.post("/healthz")
+    assert wrong.status == 405
+    assert (await wrong.json())["error"] == "Method Not Allowed"
+    assert "GET" in wrong.headers["Allow"]
