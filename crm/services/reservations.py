@@ -8,13 +8,11 @@ concurrent closings (a cancel racing the expiry job) give the stock back once.
 
 from __future__ import annotations
 
-import secrets
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -38,16 +36,13 @@ from crm.models import (
     Store,
     utcnow,
 )
+from crm.services.codes import add_with_fresh_code
 
 MIN_QUANTITY, MAX_QUANTITY = 1, 10
 DEFAULT_HOLD = timedelta(hours=48)
 # Reservations one expiry sweep closes at most; the next sweep takes the rest.
 EXPIRY_BATCH = 500
 
-# Read aloud and typed on phones: no 0/O, 1/I/L to confuse.
-CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-CODE_LENGTH = 6
-_CODE_ATTEMPTS = 8
 
 TRANSITIONS: Mapping[ReservationStatus, frozenset[ReservationStatus]] = {
     ReservationStatus.HELD: frozenset(
@@ -63,10 +58,6 @@ def check_transition(current: ReservationStatus, target: ReservationStatus) -> N
     """Raise IllegalTransition unless the table allows current -> target."""
     if target not in TRANSITIONS[current]:
         raise IllegalTransition("reservation", current, target)
-
-
-def new_pickup_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
 def pickup_code_key(code: str) -> str:
@@ -127,11 +118,11 @@ async def reserve_item(
         )
         raise OutOfStock(variant.sku, store.code, max(0, left or 0), quantity)
 
-    # Flushed first, so that the savepoint below only ever covers our own row.
     await session.flush()
-    for _ in range(_CODE_ATTEMPTS):
-        code = new_pickup_code()
-        reservation = Reservation(
+    return await add_with_fresh_code(
+        session,
+        Reservation.pickup_code,
+        lambda code: Reservation(
             customer_id=customer_id,
             store=store,
             variant=variant,
@@ -140,17 +131,8 @@ async def reserve_item(
             status=ReservationStatus.HELD,
             held_until=now + hold,
             created_at=now,
-        )
-        try:
-            async with session.begin_nested():
-                session.add(reservation)
-        except IntegrityError:
-            # A clash on the code (with a concurrent reservation, maybe): draw again.
-            if not await _code_taken(session, code):
-                raise
-            continue
-        return reservation
-    raise RuntimeError(f"no free pick-up code after {_CODE_ATTEMPTS} attempts")
+        ),
+    )
 
 
 async def collect_reservation(
@@ -259,11 +241,6 @@ async def _active_store(session: AsyncSession, store_code: str) -> Store:
     if store is None:
         raise UnknownStore(f"no active store {store_code!r}")
     return store
-
-
-async def _code_taken(session: AsyncSession, code: str) -> bool:
-    found = await session.scalar(select(Reservation.id).where(Reservation.pickup_code == code))
-    return found is not None
 
 
 async def _by_code(session: AsyncSession, pickup_code: str) -> Reservation | None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -34,13 +32,12 @@ from crm.models import (
     Store,
     utcnow,
 )
+from crm.services.codes import add_with_fresh_code
 from crm.services.orders import get_order
-from crm.services.reservations import CODE_ALPHABET
 
 RETURN_WINDOW = timedelta(days=30)
 
-CODE_PREFIX, CODE_LENGTH = "RMA-", 6
-_CODE_ATTEMPTS = 8
+CODE_PREFIX = "RMA-"
 
 TRANSITIONS: Mapping[ReturnStatus, frozenset[ReturnStatus]] = {
     ReturnStatus.REQUESTED: frozenset({ReturnStatus.RECEIVED, ReturnStatus.REJECTED}),
@@ -62,10 +59,6 @@ def check_transition(current: ReturnStatus, target: ReturnStatus) -> None:
     """Raise IllegalTransition unless the table allows current -> target."""
     if target not in TRANSITIONS[current]:
         raise IllegalTransition("return", current, target)
-
-
-def new_rma_code() -> str:
-    return CODE_PREFIX + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
 def rma_code_key(code: str) -> str:
@@ -129,11 +122,8 @@ async def start_return(
         if store is None:
             raise UnknownStore(f"no active store {store_code!r}")
 
-    # Flushed first, so that the savepoint below only ever covers our own rows.
-    await session.flush()
-    for _ in range(_CODE_ATTEMPTS):
-        code = new_rma_code()
-        rma = Return(
+    def build(code: str) -> Return:
+        return Return(
             rma_code=code,
             order=order,
             customer_id=customer_id,
@@ -148,16 +138,9 @@ async def start_return(
             updated_at=now,
             items=[ReturnItem(order_item=items[ln.line_no], quantity=ln.quantity) for ln in lines],
         )
-        try:
-            async with session.begin_nested():
-                session.add(rma)
-        except IntegrityError:
-            # A clash on the code (with a concurrent return, maybe): draw again.
-            if not await _code_taken(session, code):
-                raise
-            continue
-        return rma
-    raise RuntimeError(f"no free RMA code after {_CODE_ATTEMPTS} attempts")
+
+    await session.flush()
+    return await add_with_fresh_code(session, Return.rma_code, build, prefix=CODE_PREFIX)
 
 
 async def receive_return(
@@ -217,11 +200,6 @@ async def _returned_quantities(session: AsyncSession, order_id: int) -> dict[int
         .group_by(ReturnItem.order_item_id)
     )
     return {item_id: int(total) for item_id, total in rows}
-
-
-async def _code_taken(session: AsyncSession, code: str) -> bool:
-    found = await session.scalar(select(Return.id).where(Return.rma_code == code))
-    return found is not None
 
 
 async def _advance(

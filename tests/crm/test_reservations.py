@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
+import crm.services.codes
 from crm.db import Database
 from crm.errors import (
     DomainError,
@@ -24,9 +25,8 @@ from crm.errors import (
     WrongStore,
 )
 from crm.models import Inventory, ProductVariant, Reservation, ReservationStatus, Store
-from crm.services import reservations
+from crm.services.codes import CODE_ALPHABET
 from crm.services.reservations import (
-    CODE_ALPHABET,
     cancel_reservation,
     collect_reservation,
     expire_reservations,
@@ -203,7 +203,7 @@ async def test_a_clashing_pickup_code_is_drawn_again(
 ) -> None:
     first = await _reserve(db, shop, 1)
     codes = iter([first, first, "ZZZ222"])
-    monkeypatch.setattr(reservations, "new_pickup_code", lambda: next(codes))
+    monkeypatch.setattr(crm.services.codes, "new_code", lambda prefix="": next(codes))
 
     async with db.transaction() as s:
         second = await reserve_item(s, shop.bob, shop.store, shop.sku, 1)

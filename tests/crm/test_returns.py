@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import crm.services.codes
 from crm.db import Database
 from crm.errors import (
     ExceedsReturnable,
@@ -351,8 +352,8 @@ async def test_a_clashing_rma_code_is_drawn_again(
 ) -> None:
     async with db.transaction() as s:
         first = await _start(s, bought.ana, bought.order, [ReturnLine(1, 1)])
-    codes = iter([first.rma_code, "RMA-ZZZ222"])
-    monkeypatch.setattr(returns, "new_rma_code", lambda: next(codes))
+    codes = iter([first.rma_code.removeprefix("RMA-"), "ZZZ222"])
+    monkeypatch.setattr(crm.services.codes, "new_code", lambda prefix="": prefix + next(codes))
 
     async with db.transaction() as s:
         second = await _start(s, bought.ana, bought.order, [ReturnLine(1, 1)])

@@ -63,7 +63,8 @@ async def test_a_token_is_stored_hashed_and_works_until_revoked(db: Database) ->
         assert issued.token not in (row.token_hash, row.prefix)
         assert issued.token.startswith(row.prefix)
         found = await verify_api_token(s, issued.token)
-        assert found is not None and found.name == "erp"
+        assert found is not None
+        assert found.name == "erp"
         assert await verify_api_token(s, issued.token + "x") is None
         assert await revoke_api_token(s, issued.id)
         assert not await revoke_api_token(s, issued.id)
