@@ -1,0 +1,41 @@
+# The two commands the README opens with:
+#   make run    set everything up, migrate, seed the demo chain, serve on 127.0.0.1:8080
+#   make test   set everything up and run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint typecheck check bench-start bench-seed clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "omnihub needs Python 3.11 or newer")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/omnihub demo
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench-start: $(STAMP)
+	$(BIN)/python benchmarks/startup.py
+
+bench-seed: $(STAMP)
+	$(BIN)/python benchmarks/seed_bulk.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache omnihub.db omnihub.db-*

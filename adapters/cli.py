@@ -1,0 +1,228 @@
+"""The `omnihub` command line: serve, migrate, seed, and manage agents and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+from aiohttp import web
+from tqdm import tqdm
+
+from adapters.settings import Settings
+from adapters.web.app import create_app
+from adapters.workers import run_workers, workers_ctx
+from crm import migrate
+from crm.db import Database
+from crm.models import AgentRole
+from crm.seed import seed_bulk, seed_demo
+from crm.services import staff
+
+T = TypeVar("T")
+log = logging.getLogger("omnihub")
+
+
+def _run(factory: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await factory()
+
+    return asyncio.run(main())
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:  # pydantic's ValidationError names the bad variable
+        raise click.ClickException(f"invalid settings:\n{exc}") from exc
+
+
+async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    db = Database(settings.database_url)
+    try:
+        return await work(db)
+    finally:
+        await db.dispose()
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def cli(verbose: bool) -> None:
+    """omnihub: the omnichannel customer-service hub."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _announce(settings: Settings) -> None:
+    for channel, on in settings.channel_status().items():
+        state = "on" if on else "off (credentials not set)"
+        click.echo(f"  channel {channel}: {state}")
+    click.echo(f"  database: {settings.database_url.split('://')[0]}")
+    click.echo(f"  bus, locks, rate limits: {'Redis' if settings.redis_url else 'in-process'}")
+    click.echo(f"  NLU: {'Rasa at ' + str(settings.rasa_url) if settings.rasa_url else 'embedded'}")
+
+
+async def _check_schema(settings: Settings) -> None:
+    async def check(db: Database) -> bool:
+        return await migrate.is_up_to_date(db)
+
+    if not await _with_db(settings, check):
+        raise click.ClickException(
+            "the database schema is not up to date: run `omnihub db upgrade` first"
+        )
+
+
+def _serve(settings: Settings) -> None:
+    _run(lambda: _check_schema(settings))
+    app = create_app(settings)
+    app.cleanup_ctx.append(workers_ctx)
+    click.echo(f"omnihub listening on http://{settings.host}:{settings.port}")
+    _announce(settings)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+
+
+@cli.command()
+def serve() -> None:
+    """Serve the web app and run the workers in one process."""
+    _serve(_settings())
+
+
+@cli.command()
+def worker() -> None:
+    """Run the background workers only (scale-out beside `serve`)."""
+    settings = _settings()
+    _run(lambda: _check_schema(settings))
+
+    async def main(db: Database) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        click.echo("omnihub worker running; Ctrl+C to stop")
+        await run_workers(db, stop)
+
+    _run(lambda: _with_db(settings, main))
+
+
+@cli.command()
+def demo() -> None:
+    """Migrate, seed the demo chain if the database is empty, and serve."""
+    settings = _settings()
+
+    async def prepare(db: Database) -> None:
+        await migrate.upgrade(db)
+        summary = await seed_demo(db)
+        if summary.created:
+            click.echo(f"seeded the demo chain: {summary.describe()}")
+        else:
+            click.echo("the database already has data; demo seeding skipped")
+        click.echo("demo logins (email / password / role):")
+        for login in summary.agents:
+            click.echo(f"  {login.email} / {login.password} / {login.role}")
+
+    _run(lambda: _with_db(settings, prepare))
+    base = f"http://{settings.host}:{settings.port}"
+    click.echo(f"health: {base}/healthz  API: {base}/api/v1/openapi.json")
+    _serve(settings)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema."""
+    settings = _settings()
+    _run(lambda: _with_db(settings, migrate.upgrade))
+    click.echo("database is up to date")
+
+
+@cli.command()
+@click.option("--demo", "with_demo", is_flag=True, help="Seed the demo chain if empty.")
+@click.option("--customers", type=click.IntRange(min=1), help="Add N bulk customers (benchmarks).")
+def seed(with_demo: bool, customers: int | None) -> None:
+    """Seed demo data, and bulk customers with ~3 orders each for benchmarks."""
+    if not with_demo and customers is None:
+        raise click.UsageError("say what to seed: --demo and/or --customers N")
+    settings = _settings()
+
+    async def work(db: Database) -> None:
+        await migrate.upgrade(db)
+        if with_demo:
+            summary = await seed_demo(db)
+            click.echo(
+                f"demo: {summary.describe()}" if summary.created else "demo: data exists, skipped"
+            )
+        if customers is not None:
+            with tqdm(total=customers, unit="customers", file=sys.stderr) as bar:
+
+                def progress(done: int) -> None:
+                    bar.update(done - bar.n)
+
+                result = await seed_bulk(db, customers, progress=progress)
+            click.echo(f"bulk: {result.describe()}")
+
+    _run(lambda: _with_db(settings, work))
+
+
+@cli.group()
+def agents() -> None:
+    """Agent accounts."""
+
+
+@agents.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in AgentRole]), required=True)
+@click.option("--name", help="Display name (default: the part of EMAIL before @).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def agents_create(email: str, role: str, name: str | None, password_stdin: bool) -> None:
+    """Create an agent account; the password is asked for (or read from stdin)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        raise click.ClickException("the password must have at least 8 characters")
+    settings = _settings()
+
+    async def work(db: Database) -> int:
+        async with db.transaction() as session:
+            agent = await staff.create_agent(
+                session, email, name or email.split("@")[0], AgentRole(role), password
+            )
+            return agent.id
+
+    try:
+        agent_id = _run(lambda: _with_db(settings, work))
+    except staff.AgentExists as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {role} {email} (id {agent_id})")
+
+
+@cli.group()
+def tokens() -> None:
+    """API tokens for the shop's systems."""
+
+
+@tokens.command("create")
+@click.argument("name")
+def tokens_create(name: str) -> None:
+    """Print a new API token (shown once; only its hash is stored)."""
+    settings = _settings()
+
+    async def work(db: Database) -> str:
+        async with db.transaction() as session:
+            return (await staff.create_api_token(session, name)).token
+
+    click.echo(_run(lambda: _with_db(settings, work)))
+
+
+def main() -> None:
+    cli(prog_name="omnihub")
