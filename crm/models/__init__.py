@@ -28,6 +28,7 @@ from crm.models.orders import Order, OrderItem, OrderStatusChange, Receipt, orde
 from crm.models.reservations import Reservation
 from crm.models.returns import Return, ReturnItem
 from crm.models.staff import Agent, ApiToken
+from crm.models.webchat import WebchatSite
 
 __all__ = [
     "RECEIVED_STATUSES",
@@ -69,6 +70,7 @@ __all__ = [
     "Store",
     "StoreHours",
     "VerificationMethod",
+    "WebchatSite",
     "order_number_key",
     "utcnow",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.models.base import Base, BigId, Json, str_enum, utcnow
@@ -18,9 +18,26 @@ from crm.models.enums import (
 )
 
 
+_OPEN = text("status != 'resolved'")
+_UNPROCESSED = text("direction = 'inbound' AND processed_at IS NULL")
+_UNSENT = text("direction = 'outbound' AND delivery_status = 'pending'")
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index(None, "customer_id", "status"), Index(None, "status", "updated_at"))
+    __table_args__ = (
+        Index(None, "customer_id", "status"),
+        Index(None, "status", "updated_at"),
+        # One open conversation per customer, whatever the channel: concurrent first
+        # messages cannot open two.
+        Index(
+            "uq_conversations_open_customer",
+            "customer_id",
+            unique=True,
+            sqlite_where=_OPEN,
+            postgresql_where=_OPEN,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id", ondelete="CASCADE"))
@@ -30,6 +47,8 @@ class Conversation(Base):
     assigned_agent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("agents.id"))
     # Replies go out on the channel of the customer's latest message.
     last_channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    last_address: Mapped[str] = mapped_column(String(128))
+    last_inbound_at: Mapped[datetime | None]  # WhatsApp's 24-hour window starts here
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None]
@@ -45,6 +64,17 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("channel", "provider_message_id"),
         Index(None, "conversation_id", "id"),
+        # What the router has still to answer, and what the outbox has still to send.
+        Index(
+            "ix_messages_unprocessed",
+            "conversation_id",
+            "id",
+            sqlite_where=_UNPROCESSED,
+            postgresql_where=_UNPROCESSED,
+        ),
+        Index(
+            "ix_messages_unsent", "next_attempt_at", sqlite_where=_UNSENT, postgresql_where=_UNSENT
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -55,6 +85,7 @@ class Message(Base):
     author: Mapped[MessageAuthor] = mapped_column(str_enum(MessageAuthor))
     agent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("agents.id"))
     channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    address: Mapped[str | None] = mapped_column(String(128))  # the customer's, on `channel`
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
     body: Mapped[str] = mapped_column(Text, default="")
     # Structured content (buttons, media); rendered per channel by the outbox.
@@ -62,6 +93,12 @@ class Message(Base):
     private: Mapped[bool] = mapped_column(default=False)  # an agent's note, never sent
     delivery_status: Mapped[DeliveryStatus] = mapped_column(str_enum(DeliveryStatus))
     error_code: Mapped[str | None] = mapped_column(String(16))
+    # Inbound: when the router answered it (None: still to do, also after a crash).
+    processed_at: Mapped[datetime | None]
+    # Outbound: sending attempts so far, and when the next may start (a lease while
+    # one is in flight, a back-off after a transient failure).
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -1,0 +1,107 @@
+"""The interfaces dialogue/ needs from the outside; adapters/ and bots/ implement them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.models import Channel
+from dialogue.messages import DeliveryUpdate, Inbound, Outgoing, Reply, SendReceipt
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can carry; the outbox renders every reply to fit."""
+
+    max_buttons: int  # native choices per message; 0 means numbered text instead
+    max_length: int  # characters per message; longer text is split
+    typing: bool  # can show that someone is typing
+
+
+class SendError(Exception):
+    """A send failed; subclasses say whether trying again can help."""
+
+    def __init__(self, reason: str, *, code: str | None = None):
+        super().__init__(reason)
+        self.code = code
+
+
+class TransientSendError(SendError):
+    """Worth retrying later: rate limits (429), provider errors (5xx), the network."""
+
+    def __init__(self, reason: str, *, code: str | None = None, retry_after: float | None = None):
+        super().__init__(reason, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """Retrying the same message cannot succeed."""
+
+
+class RecipientOptedOut(PermanentSendError):
+    """The recipient said STOP to the provider (Twilio 21610): record an opt-out."""
+
+
+class RecipientUnreachable(PermanentSendError):
+    """The recipient blocked the bot or no longer exists (Telegram 403)."""
+
+
+class OutsideWindow(PermanentSendError):
+    """WhatsApp's 24-hour window is closed: only an approved template may go."""
+
+
+class ChannelSender(Protocol):
+    """Sends on one channel through the provider's own library."""
+
+    @property
+    def channel(self) -> Channel: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    async def send(self, message: Outgoing) -> SendReceipt:
+        """Hand one message to the provider; raise a SendError subclass on failure."""
+        ...
+
+
+class InboundSink(Protocol):
+    """Where adapters deliver what providers send: the router."""
+
+    async def accept(self, inbound: Inbound) -> int:
+        """Store the message durably (once per provider id) and return its id.
+
+        Returns only after the message is committed, so a webhook that awaits this
+        may acknowledge the provider: a crash afterwards loses nothing.
+        """
+        ...
+
+    async def delivery(self, update: DeliveryUpdate) -> None:
+        """Record a provider's status callback on the message it refers to."""
+        ...
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One customer message for the responder to answer, with where it stands."""
+
+    conversation_id: int
+    customer_id: int
+    message_id: int
+    inbound: Inbound
+
+
+class Responder(Protocol):
+    """Decides what to answer (the chatbot); runs in the router's transaction."""
+
+    async def respond(self, session: AsyncSession, turn: Turn) -> Sequence[Reply]: ...
+
+
+class Bus(Protocol):
+    """Publish/subscribe between the hub's processes (in-process or Redis)."""
+
+    async def publish(self, topic: str, data: bytes) -> None: ...
+
+    def subscribe(self, topic: str) -> AsyncIterator[bytes]: ...
