@@ -1,0 +1,1 @@
+"""One module per provider channel: parse and verify its webhooks, send through its library."""

@@ -1,0 +1,48 @@
+"""How dialogue's message types are kept in the messages table, and read back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm.models import Message
+from dialogue.messages import Button, Inbound, Media
+
+
+def inbound_payload(inbound: Inbound) -> dict[str, Any]:
+    """What an inbound message carries beyond its text, kept so it can be rebuilt."""
+    return {
+        "payload": inbound.payload,
+        "media": [{"url": m.url, "content_type": m.content_type} for m in inbound.media],
+        "display_name": inbound.display_name,
+        "vouched_phone": inbound.vouched_phone,
+        "shop_customer_id": inbound.shop_customer_id,
+        "sent_at": inbound.sent_at.isoformat() if inbound.sent_at else None,
+    }
+
+
+def inbound_from_message(message: Message) -> Inbound:
+    """The Inbound a stored message was made from (after a restart, too)."""
+    extra = message.payload or {}
+    return Inbound(
+        channel=message.channel,
+        provider_id=message.provider_message_id or str(message.id),
+        address=message.address or "",
+        text=message.body,
+        payload=extra.get("payload"),
+        media=tuple(Media(m["url"], m["content_type"]) for m in extra.get("media", [])),
+        display_name=extra.get("display_name"),
+        vouched_phone=extra.get("vouched_phone"),
+        shop_customer_id=extra.get("shop_customer_id"),
+    )
+
+
+def buttons_payload(buttons: tuple[Button, ...]) -> dict[str, Any] | None:
+    if not buttons:
+        return None
+    return {"buttons": [{"title": b.title, "payload": b.payload} for b in buttons]}
+
+
+def offered_buttons(message: Message) -> tuple[Button, ...]:
+    """The choices an outbound message offered, however the channel rendered them."""
+    raw = (message.payload or {}).get("buttons", [])
+    return tuple(Button(b["title"], b["payload"]) for b in raw)

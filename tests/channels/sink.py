@@ -1,0 +1,29 @@
+"""A test double of the router's inbound port: records what adapters deliver."""
+
+from __future__ import annotations
+
+from dialogue.messages import DeliveryUpdate, Inbound
+
+
+class RecordingSink:
+    """Implements dialogue.ports.InboundSink by keeping everything in lists.
+
+    For adapter tests only: it shows exactly what an adapter handed the router (and
+    that a rejected webhook handed over nothing). Deduplication, like the router's, is
+    on (channel, provider id).
+    """
+
+    def __init__(self) -> None:
+        self.inbound: list[Inbound] = []
+        self.updates: list[DeliveryUpdate] = []
+        self._ids: dict[tuple[str, str], int] = {}
+
+    async def accept(self, inbound: Inbound) -> int:
+        key = (inbound.channel.value, inbound.provider_id)
+        if key not in self._ids:
+            self.inbound.append(inbound)
+            self._ids[key] = len(self.inbound)
+        return self._ids[key]
+
+    async def delivery(self, update: DeliveryUpdate) -> None:
+        self.updates.append(update)

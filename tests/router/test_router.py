@@ -1,0 +1,373 @@
+"""The router: stored once, answered once and in order, one customer across channels."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+from dialogue.ratelimit import InProcessRateLimiter
+from sqlalchemy import func, select
+
+from crm.db import Database
+from crm.models import (
+    Channel,
+    ChannelIdentity,
+    Consent,
+    Conversation,
+    ConversationStatus,
+    Customer,
+    DeliveryStatus,
+    Message,
+    MessageDirection,
+    VerificationMethod,
+)
+from dialogue.messages import DeliveryUpdate, Inbound
+from dialogue.outbox import CHANNEL_OFF, Backoff, Outbox
+from dialogue.ports import RecipientOptedOut, TransientSendError
+from dialogue.router import Router
+from tests.router.doubles import CHAT, SMS, EchoResponder, RecordingSender
+
+ANA = "+34612345678"
+
+
+@dataclass
+class Hub:
+    router: Router
+    responder: EchoResponder
+    senders: dict[Channel, RecordingSender]
+    db: Database
+
+    async def say(self, inbound: Inbound) -> int:
+        message_id = await self.router.accept(inbound)
+        await self.router.idle()
+        return message_id
+
+    def sent(self, channel: Channel) -> list[str]:
+        return [m.text for m in self.senders[channel].sent]
+
+
+def _hub(db: Database, *, off: frozenset[Channel] = frozenset()) -> Hub:
+    senders = {
+        Channel.SMS: RecordingSender(Channel.SMS, SMS),
+        Channel.WHATSAPP: RecordingSender(Channel.WHATSAPP, SMS),
+        Channel.TELEGRAM: RecordingSender(Channel.TELEGRAM, CHAT),
+        Channel.WEBCHAT: RecordingSender(Channel.WEBCHAT, CHAT),
+    }
+    live = {channel: s for channel, s in senders.items() if channel not in off}
+    outbox = Outbox(
+        db, live, InProcessRateLimiter(), {}, backoff=Backoff(base=0.001, max_attempts=3)
+    )
+    responder = EchoResponder()
+    return Hub(Router(db, responder, outbox), responder, senders, db)
+
+
+@pytest.fixture
+def hub(db: Database) -> Hub:
+    return _hub(db)
+
+
+def sms(text: str, sid: str, phone: str = ANA) -> Inbound:
+    return Inbound(Channel.SMS, sid, phone, text, vouched_phone=phone)
+
+
+def whatsapp(text: str, sid: str, phone: str = ANA) -> Inbound:
+    return Inbound(Channel.WHATSAPP, sid, f"whatsapp:{phone}", text, vouched_phone=phone)
+
+
+def telegram(text: str, update_id: str, user: str = "777", **extra: str) -> Inbound:
+    return Inbound(Channel.TELEGRAM, update_id, user, text, **extra)  # type: ignore[arg-type]
+
+
+async def _count(db: Database, model: type) -> int:
+    async with db.transaction() as s:
+        return int(await s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def _messages(db: Database) -> list[Message]:
+    async with db.transaction() as s:
+        return list((await s.scalars(select(Message).order_by(Message.id))).all())
+
+
+async def test_a_message_is_stored_answered_and_its_reply_recorded(hub: Hub) -> None:
+    await hub.say(sms("hola", "SM1"))
+
+    assert hub.sent(Channel.SMS) == ["echo: hola"]
+    inbound, reply = await _messages(hub.db)
+    assert (inbound.direction, inbound.body, inbound.address) == (
+        MessageDirection.INBOUND,
+        "hola",
+        ANA,
+    )
+    assert inbound.processed_at is not None
+    assert (reply.direction, reply.channel, reply.address) == (
+        MessageDirection.OUTBOUND,
+        Channel.SMS,
+        ANA,
+    )
+    assert reply.delivery_status is DeliveryStatus.QUEUED
+    assert reply.provider_message_id == f"P{reply.id}"
+    assert reply.conversation_id == inbound.conversation_id
+
+
+async def test_a_provider_retry_is_stored_and_answered_once(hub: Hub) -> None:
+    first = await hub.say(sms("hola", "SM1"))
+    again = await hub.say(sms("hola", "SM1"))
+
+    assert first == again
+    assert hub.sent(Channel.SMS) == ["echo: hola"]
+    assert await _count(hub.db, Message) == 2
+
+
+async def test_same_phone_on_whatsapp_and_sms_is_one_customer_and_one_conversation(
+    hub: Hub,
+) -> None:
+    await hub.say(sms("hola", "SM1"))
+    await hub.say(whatsapp("sigo por aqui", "SM2"))
+
+    assert await _count(hub.db, Customer) == 1
+    assert await _count(hub.db, Conversation) == 1
+    # The reply goes out on the channel of the customer's latest message.
+    assert hub.sent(Channel.WHATSAPP) == ["echo: sigo por aqui"]
+    assert [m.channel for m in await _messages(hub.db)] == [
+        Channel.SMS,
+        Channel.SMS,
+        Channel.WHATSAPP,
+        Channel.WHATSAPP,
+    ]
+
+
+async def test_a_carrier_vouched_phone_joins_the_shop_customer_with_that_phone(
+    hub: Hub,
+) -> None:
+    async with hub.db.transaction() as s:
+        s.add(Customer(external_id="C-1", name="Ana Souza", phone=ANA))
+    await hub.say(sms("hola", "SM1"))
+
+    async with hub.db.transaction() as s:
+        identity = await s.scalar(select(ChannelIdentity))
+        customer = await s.scalar(select(Customer))
+    assert identity is not None
+    assert customer is not None
+    assert (customer.external_id, identity.customer_id) == ("C-1", customer.id)
+    assert (identity.verified, identity.verified_by) == (True, VerificationMethod.CARRIER)
+
+
+async def test_a_shared_family_phone_is_not_proof_of_who_writes(hub: Hub) -> None:
+    async with hub.db.transaction() as s:
+        s.add_all([Customer(name="Ana", phone=ANA), Customer(name="Luis", phone=ANA)])
+    await hub.say(sms("hola", "SM1"))
+
+    assert await _count(hub.db, Customer) == 3  # a profile of its own, not a guess
+
+
+async def test_an_unverified_telegram_user_is_never_merged_by_name(hub: Hub) -> None:
+    await hub.say(telegram("hi", "1", user="100", display_name="Ana"))
+    await hub.say(telegram("hi", "2", user="200", display_name="Ana"))
+
+    assert await _count(hub.db, Customer) == 2
+    async with hub.db.transaction() as s:
+        identities = (await s.scalars(select(ChannelIdentity))).all()
+    assert [i.verified for i in identities] == [False, False]
+
+
+async def test_telegram_user_sharing_their_own_contact_joins_the_phone_customer(
+    hub: Hub,
+) -> None:
+    await hub.say(sms("hola", "SM1"))
+    await hub.say(telegram("hello from telegram", "10", user="777"))
+    assert await _count(hub.db, Customer) == 2
+
+    await hub.say(telegram("", "11", user="777", vouched_phone="34612345678"))
+
+    async with hub.db.transaction() as s:
+        identity = await s.scalar(
+            select(ChannelIdentity).where(ChannelIdentity.channel == Channel.TELEGRAM)
+        )
+        sms_identity = await s.scalar(
+            select(ChannelIdentity).where(ChannelIdentity.channel == Channel.SMS)
+        )
+        open_conversations = (
+            await s.scalars(
+                select(Conversation).where(Conversation.status != ConversationStatus.RESOLVED)
+            )
+        ).all()
+    assert identity is not None
+    assert sms_identity is not None
+    assert identity.customer_id == sms_identity.customer_id
+    assert identity.verified_by is VerificationMethod.TELEGRAM_CONTACT
+    assert len(open_conversations) == 1
+    # The whole history, SMS and Telegram, is in that one conversation.
+    messages = await _messages(hub.db)
+    assert {m.conversation_id for m in messages} == {open_conversations[0].id}
+
+
+async def test_a_signed_web_chat_visitor_is_that_shop_customer(hub: Hub) -> None:
+    async with hub.db.transaction() as s:
+        s.add(Customer(external_id="C-9", name="Joana"))
+    await hub.say(Inbound(Channel.WEBCHAT, "v1:c1", "visitor-1", "oi", shop_customer_id="C-9"))
+    await hub.say(Inbound(Channel.WEBCHAT, "v2:c1", "visitor-2", "oi"))
+
+    async with hub.db.transaction() as s:
+        rows = (
+            await s.execute(
+                select(ChannelIdentity.address, ChannelIdentity.verified, Customer.external_id)
+                .join(Customer)
+                .order_by(ChannelIdentity.address)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("visitor-1", True, "C-9"), ("visitor-2", False, None)]
+
+
+async def test_messages_of_one_conversation_are_answered_in_arrival_order(hub: Hub) -> None:
+    ids = [await hub.router.accept(sms(f"m{i}", f"SM{i}")) for i in range(20)]
+    await hub.router.idle()
+
+    assert [t.message_id for t in hub.responder.turns] == ids
+    assert hub.sent(Channel.SMS) == [f"echo: m{i}" for i in range(20)]
+
+
+async def test_two_routers_on_one_database_keep_the_order(db: Database, database_url: str) -> None:
+    """Two hub processes in miniature: separate routers, pools and locks."""
+    first, second = _hub(db), _hub(Database(database_url))
+    # One record of what both answered and sent, in the order it happened.
+    second.responder.turns = first.responder.turns
+    second.senders[Channel.SMS].sent = first.senders[Channel.SMS].sent
+    try:
+        ids = [
+            await (first if i % 2 else second).router.accept(sms(f"m{i}", f"SM{i}"))
+            for i in range(12)
+        ]
+        await asyncio.gather(first.router.idle(), second.router.idle())
+    finally:
+        await second.db.dispose()
+
+    assert [t.message_id for t in first.responder.turns] == ids
+    assert first.sent(Channel.SMS) == [f"echo: m{i}" for i in range(12)]
+
+
+async def test_the_bot_says_nothing_while_an_agent_owns_the_conversation(hub: Hub) -> None:
+    await hub.say(sms("hola", "SM1"))
+    async with hub.db.transaction() as s:
+        conversation = await s.scalar(select(Conversation))
+        assert conversation is not None
+        conversation.status = ConversationStatus.AGENT
+    for channel_message in (sms("sigo", "SM2"), whatsapp("y por aqui", "SM3")):
+        await hub.say(channel_message)
+
+    assert hub.sent(Channel.SMS) == ["echo: hola"]
+    assert hub.sent(Channel.WHATSAPP) == []
+    inbound = [m for m in await _messages(hub.db) if m.direction is MessageDirection.INBOUND]
+    assert all(m.processed_at is not None for m in inbound)
+
+
+async def test_a_crash_while_answering_loses_nothing_and_answers_once(hub: Hub) -> None:
+    hub.responder.fail = True
+    await hub.say(sms("hola", "SM1"))
+    assert hub.sent(Channel.SMS) == []
+    (stored,) = await _messages(hub.db)
+    assert stored.processed_at is None
+
+    hub.responder.fail = False
+    assert await hub.router.recover() == 1
+    await hub.router.idle()
+    assert await hub.router.recover() == 0
+
+    assert hub.sent(Channel.SMS) == ["echo: hola"]
+
+
+async def test_a_transient_send_failure_is_retried_and_sent_once(hub: Hub) -> None:
+    hub.senders[Channel.SMS].failures = [TransientSendError("429", code="20429")]
+    await hub.say(sms("hola", "SM1"))
+
+    assert hub.sent(Channel.SMS) == ["echo: hola"]
+    reply = (await _messages(hub.db))[-1]
+    assert (reply.attempts, reply.delivery_status) == (2, DeliveryStatus.QUEUED)
+
+
+async def test_later_replies_wait_for_an_earlier_one_that_is_retried(hub: Hub) -> None:
+    hub.senders[Channel.SMS].failures = [TransientSendError("503")]
+    await hub.router.accept(sms("uno", "SM1"))
+    await hub.router.accept(sms("dos", "SM2"))
+    await hub.router.idle()
+
+    assert hub.sent(Channel.SMS) == ["echo: uno", "echo: dos"]
+
+
+async def test_a_retry_that_keeps_failing_ends_as_failed(hub: Hub) -> None:
+    hub.senders[Channel.SMS].failures = [TransientSendError("500", code="500")] * 3
+    await hub.say(sms("hola", "SM1"))
+
+    reply = (await _messages(hub.db))[-1]
+    assert (reply.delivery_status, reply.error_code, reply.attempts) == (
+        DeliveryStatus.FAILED,
+        "500",
+        3,
+    )
+
+
+async def test_a_recipient_who_sent_stop_is_recorded_as_opted_out(hub: Hub) -> None:
+    hub.senders[Channel.SMS].failures = [RecipientOptedOut("STOP", code="21610")]
+    await hub.say(sms("hola", "SM1"))
+
+    reply = (await _messages(hub.db))[-1]
+    assert (reply.delivery_status, reply.error_code) == (DeliveryStatus.FAILED, "21610")
+    async with hub.db.transaction() as s:
+        consent = await s.scalar(select(Consent))
+    assert consent is not None
+    assert (consent.channel, consent.granted) == (Channel.SMS, False)
+
+
+async def test_a_reply_on_a_switched_off_channel_is_kept_as_failed(db: Database) -> None:
+    hub = _hub(db, off=frozenset({Channel.TELEGRAM}))
+    await hub.say(telegram("hi", "1"))
+
+    reply = (await _messages(db))[-1]
+    assert (reply.delivery_status, reply.error_code) == (DeliveryStatus.FAILED, CHANNEL_OFF)
+
+
+async def test_sms_choices_are_numbered_and_a_number_answers_them(hub: Hub) -> None:
+    await hub.say(sms("menu", "SM1"))
+    (offer,) = hub.sent(Channel.SMS)
+    assert "1) Order status" in offer
+    assert "2) Store hours" in offer
+    assert hub.senders[Channel.SMS].sent[0].buttons == ()
+
+    await hub.say(sms(" 2 ", "SM2"))
+    assert hub.sent(Channel.SMS)[-1] == "chose: store_info"
+
+
+async def test_telegram_choices_stay_buttons(hub: Hub) -> None:
+    await hub.say(telegram("menu", "1"))
+
+    (offer,) = hub.senders[Channel.TELEGRAM].sent
+    assert [b.payload for b in offer.buttons] == ["order_status", "store_info"]
+    assert "1)" not in offer.text
+
+
+async def test_delivery_callbacks_move_status_forward_only(hub: Hub) -> None:
+    await hub.say(sms("hola", "SM1"))
+    reply = (await _messages(hub.db))[-1]
+    assert reply.provider_message_id is not None
+    for status in (DeliveryStatus.DELIVERED, DeliveryStatus.SENT):  # out of order
+        await hub.router.delivery(DeliveryUpdate(Channel.SMS, reply.provider_message_id, status))
+
+    assert (await _messages(hub.db))[-1].delivery_status is DeliveryStatus.DELIVERED
+
+
+async def test_concurrent_first_messages_of_a_new_sender_make_one_customer(
+    hub: Hub, database_url: str
+) -> None:
+    others = [_hub(Database(database_url)) for _ in range(4)]
+    try:
+        await asyncio.gather(
+            *(h.router.accept(sms(f"m{i}", f"SM{i}")) for i, h in enumerate(others))
+        )
+        await asyncio.gather(*(h.router.idle() for h in others))
+    finally:
+        for other in others:
+            await other.db.dispose()
+
+    assert await _count(hub.db, Customer) == 1
+    assert await _count(hub.db, Conversation) == 1
+    assert await _count(hub.db, ChannelIdentity) == 1
