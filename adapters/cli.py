@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -11,8 +12,11 @@ from typing import TypeVar
 
 import click
 from aiohttp import web
+from redis.asyncio import Redis
 from tqdm import tqdm
 
+from adapters.channels import telegram
+from adapters.hub import open_hub
 from adapters.settings import Settings
 from adapters.web.app import create_app
 from adapters.workers import run_workers, workers_ctx
@@ -103,8 +107,18 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        click.echo("omnihub worker running; Ctrl+C to stop")
-        await run_workers(db, stop)
+        async with contextlib.AsyncExitStack() as stack:
+            redis = None
+            if settings.redis_url:
+                redis = Redis.from_url(settings.redis_url)
+                stack.push_async_callback(redis.aclose)
+            bot = None
+            if telegram.is_on(settings):
+                bot = await stack.enter_async_context(telegram.build_bot(settings))
+            hub = await stack.enter_async_context(open_hub(settings, db, redis, telegram_bot=bot))
+            click.echo("omnihub worker running; Ctrl+C to stop")
+            _announce(settings)
+            await run_workers(db, hub.router, stop)
 
     _run(lambda: _with_db(settings, main))
 
@@ -222,6 +236,22 @@ def tokens_create(name: str) -> None:
             return (await staff.create_api_token(session, name)).token
 
     click.echo(_run(lambda: _with_db(settings, work)))
+
+
+@cli.group("telegram")
+def telegram_group() -> None:
+    """The Telegram channel."""
+
+
+@telegram_group.command("set-webhook")
+def telegram_set_webhook() -> None:
+    """Register OMNIHUB_PUBLIC_URL/webhooks/telegram with Telegram, with the secret."""
+    settings = _settings()
+    try:
+        url = _run(lambda: telegram.set_webhook(settings))
+    except telegram.SetWebhookError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Telegram will call {url}")
 
 
 def main() -> None:

@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from redis.asyncio import Redis
 
+from adapters.channels import telegram, twilio
+from adapters.hub import RESPONDER, hub_ctx
 from adapters.settings import Settings
 from adapters.web import api, health
 from adapters.web.errors import json_errors
 from adapters.web.keys import DATABASE, REDIS, SETTINGS
 from crm.db import Database
+from dialogue.ports import Responder
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -32,10 +35,14 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, responder: Responder | None = None) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([_database, _redis])
+    if responder is not None:
+        app[RESPONDER] = responder
+    app.cleanup_ctx.extend([_database, _redis, telegram.telegram_ctx, hub_ctx])
     health.add_routes(app)
     api.add_routes(app)
+    twilio.add_routes(app)
+    telegram.add_routes(app)
     return app
