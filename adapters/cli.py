@@ -13,18 +13,20 @@ from typing import TypeVar
 import click
 from aiohttp import web
 from redis.asyncio import Redis
+from sqlalchemy import select
 from tqdm import tqdm
 
-from adapters.channels import telegram
+from adapters.channels import telegram, webchat
 from adapters.hub import open_hub
 from adapters.settings import Settings
 from adapters.web.app import create_app
 from adapters.workers import run_workers, workers_ctx
 from crm import migrate
 from crm.db import Database
-from crm.models import AgentRole
+from crm.models import AgentRole, WebchatSite
 from crm.seed import seed_bulk, seed_demo
 from crm.services import staff
+from crm.services.webchat import InvalidSite, create_webchat_site
 
 T = TypeVar("T")
 log = logging.getLogger("omnihub")
@@ -81,10 +83,12 @@ async def _check_schema(settings: Settings) -> None:
         )
 
 
-def _serve(settings: Settings) -> None:
+def _serve(settings: Settings, configure: Callable[[web.Application], None] | None = None) -> None:
     _run(lambda: _check_schema(settings))
     app = create_app(settings)
     app.cleanup_ctx.append(workers_ctx)
+    if configure is not None:
+        configure(app)
     click.echo(f"omnihub listening on http://{settings.host}:{settings.port}")
     _announce(settings)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
@@ -128,7 +132,7 @@ def demo() -> None:
     """Migrate, seed the demo chain if the database is empty, and serve."""
     settings = _settings()
 
-    async def prepare(db: Database) -> None:
+    async def prepare(db: Database) -> str:
         await migrate.upgrade(db)
         summary = await seed_demo(db)
         if summary.created:
@@ -138,11 +142,32 @@ def demo() -> None:
         click.echo("demo logins (email / password / role):")
         for login in summary.agents:
             click.echo(f"  {login.email} / {login.password} / {login.role}")
+        return await _demo_site(db, settings)
 
-    _run(lambda: _with_db(settings, prepare))
-    base = f"http://{settings.host}:{settings.port}"
+    site_key = _run(lambda: _with_db(settings, prepare))
+    base = settings.public_base
+    click.echo(f"demo shop with the web chat: {base}/demo/shop?lang=es  (pt, en)")
     click.echo(f"health: {base}/healthz  API: {base}/api/v1/openapi.json")
-    _serve(settings)
+    _serve(settings, lambda app: webchat.add_demo_routes(app, site_key))
+
+
+DEMO_SITE = "omnihub demo shop"
+
+
+async def _demo_site(db: Database, settings: Settings) -> str:
+    """The demo shop's web-chat site (made once), allowed where the demo is served."""
+    origins = {
+        settings.public_base,
+        f"http://127.0.0.1:{settings.port}",
+        f"http://localhost:{settings.port}",
+    }
+    async with db.transaction() as session:
+        site = await session.scalar(select(WebchatSite).where(WebchatSite.name == DEMO_SITE))
+        if site is None:
+            site = await create_webchat_site(session, DEMO_SITE, sorted(origins))
+        elif not origins <= set(site.allowed_origins):
+            site.allowed_origins = sorted(origins | set(site.allowed_origins))
+        return site.site_key
 
 
 @cli.group()
@@ -236,6 +261,41 @@ def tokens_create(name: str) -> None:
             return (await staff.create_api_token(session, name)).token
 
     click.echo(_run(lambda: _with_db(settings, work)))
+
+
+@cli.group("webchat")
+def webchat_group() -> None:
+    """The web-chat widget."""
+
+
+@webchat_group.command("add-site")
+@click.argument("name")
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    required=True,
+    help="An origin allowed to embed the chat, e.g. https://shop.example (repeatable).",
+)
+def webchat_add_site(name: str, origins: tuple[str, ...]) -> None:
+    """Register a website that embeds the chat; prints its key, secret and embed line."""
+    settings = _settings()
+
+    async def work(db: Database) -> WebchatSite:
+        async with db.transaction() as session:
+            return await create_webchat_site(session, name, origins)
+
+    try:
+        site = _run(lambda: _with_db(settings, work))
+    except InvalidSite as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"site key:        {site.site_key}")
+    click.echo(f"identity secret: {site.identity_secret}  (for the shop's backend only)")
+    click.echo("embed:")
+    click.echo(
+        f'  <script async src="{settings.public_base}/webchat/widget.js" '
+        f'data-site-key="{site.site_key}"></script>'
+    )
 
 
 @cli.group("telegram")

@@ -16,7 +16,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from telegram import Bot
 
-from adapters.channels import telegram, twilio
+from adapters.channels import telegram, twilio, webchat
 from adapters.redis_backends import RedisBus, RedisRateLimiter
 from adapters.settings import Settings
 from adapters.web.keys import BUS, DATABASE, INBOUND, REDIS, SETTINGS
@@ -77,6 +77,7 @@ async def open_hub(
     senders: dict[Channel, ChannelSender] = {s.channel: s for s in twilio_senders}
     if telegram_bot is not None:
         senders[Channel.TELEGRAM] = telegram.sender(telegram_bot)
+    senders[Channel.WEBCHAT] = webchat.WebchatSender(bus)
     outbox = Outbox(db, senders, limiter, _rates(settings, senders))
     router = Router(db, responder or AcknowledgeResponder(), outbox)
     try:

@@ -47,6 +47,10 @@ from dialogue.store import buttons_payload, inbound_from_message, inbound_payloa
 log = logging.getLogger(__name__)
 
 _ACCEPT_ATTEMPTS = 3  # concurrent first messages of one sender race to create rows
+# The responder answers inside the conversation's transaction: one that hangs would
+# hold the row lock (on SQLite, the whole database). Past this it is abandoned, its
+# transaction rolled back, and the message answered by a later recovery sweep.
+RESPOND_TIMEOUT = 15.0
 
 # A status callback never moves a message backwards (callbacks arrive out of order).
 _PROGRESS = {
@@ -71,8 +75,10 @@ class Router:
         outbox: Outbox,
         *,
         clock: Callable[[], datetime] = utcnow,
+        respond_timeout: float = RESPOND_TIMEOUT,
     ):
         self.db = db
+        self.respond_timeout = respond_timeout
         self.responder = responder
         self.outbox = outbox
         self.clock = clock
@@ -186,7 +192,10 @@ class Router:
             )
             if conversation.status is ConversationStatus.BOT:
                 turn = Turn(conversation.id, conversation.customer_id, message.id, inbound)
-                for reply in await self.responder.respond(session, turn):
+                replies = await asyncio.wait_for(
+                    self.responder.respond(session, turn), self.respond_timeout
+                )
+                for reply in replies:
                     self.queue_reply(session, conversation, reply, MessageAuthor.BOT, now)
             # Owned by an agent or queued for one: the bot says nothing.
             message.processed_at = now

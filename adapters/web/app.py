@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from redis.asyncio import Redis
 
-from adapters.channels import telegram, twilio
+from adapters.channels import telegram, twilio, webchat
 from adapters.hub import RESPONDER, hub_ctx
 from adapters.settings import Settings
 from adapters.web import api, health
@@ -45,4 +45,5 @@ def create_app(settings: Settings, *, responder: Responder | None = None) -> web
     api.add_routes(app)
     twilio.add_routes(app)
     telegram.add_routes(app)
+    webchat.add_routes(app)
     return app

@@ -17,7 +17,6 @@ from crm.models.enums import (
     MessageDirection,
 )
 
-
 _OPEN = text("status != 'resolved'")
 _UNPROCESSED = text("direction = 'inbound' AND processed_at IS NULL")
 _UNSENT = text("direction = 'outbound' AND delivery_status = 'pending'")
@@ -64,6 +63,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("channel", "provider_message_id"),
         Index(None, "conversation_id", "id"),
+        Index(None, "channel", "address", "id"),  # a web-chat visitor's history
         # What the router has still to answer, and what the outbox has still to send.
         Index(
             "ix_messages_unprocessed",

@@ -7,6 +7,7 @@ one, standing in for the chatbot.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from crm.models import (
     Message,
     MessageDirection,
 )
+from crm.services.webchat import create_webchat_site
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.fakes.twilio_api import OPTED_OUT, FakeTwilioApi, inbound_form, signed_webhook
 from tests.polling import eventually
@@ -203,3 +205,30 @@ async def test_an_sms_reply_to_someone_who_sent_stop_records_the_opt_out(
         consent = await s.scalar(select(Consent))
     assert consent is not None
     assert (consent.channel, consent.granted) == (Channel.SMS, False)
+
+
+async def test_a_web_chat_message_is_answered_on_the_widgets_socket(providers: Providers) -> None:
+    shop = "https://shop.example"
+    async with providers.db.transaction() as s:
+        site = await create_webchat_site(s, "Shop", [shop])
+    started = await providers.hub.post(
+        "/webchat/session", json={"site_key": site.site_key}, headers={"Origin": shop}
+    )
+    assert started.status == 200
+    token = (await started.json())["token"]
+
+    ws = await providers.hub.ws_connect(
+        f"/webchat/ws?site_key={site.site_key}", headers={"Origin": shop}
+    )
+    await ws.send_json({"type": "hello", "token": token, "last_seen_id": 0})
+    await ws.send_json({"type": "message", "client_msg_id": "c1", "text": "menu"})
+    frames: list[dict[str, object]] = []
+    async with asyncio.timeout(10):
+        while not any(f.get("direction") == "outbound" for f in frames):
+            frames.append(await ws.receive_json())
+    await ws.close()
+
+    reply = next(f for f in frames if f.get("direction") == "outbound")
+    assert reply["text"] == "What can I do for you?"
+    assert [b["payload"] for b in reply["buttons"]] == ["order_status", "store_info"]  # type: ignore[index, union-attr]
+    assert any(f.get("type") == "ack" and f.get("client_msg_id") == "c1" for f in frames)

@@ -6,7 +6,6 @@ import asyncio
 from dataclasses import dataclass
 
 import pytest
-from dialogue.ratelimit import InProcessRateLimiter
 from sqlalchemy import func, select
 
 from crm.db import Database
@@ -25,6 +24,7 @@ from crm.models import (
 from dialogue.messages import DeliveryUpdate, Inbound
 from dialogue.outbox import CHANNEL_OFF, Backoff, Outbox
 from dialogue.ports import RecipientOptedOut, TransientSendError
+from dialogue.ratelimit import InProcessRateLimiter
 from dialogue.router import Router
 from tests.router.doubles import CHAT, SMS, EchoResponder, RecordingSender
 
@@ -274,6 +274,28 @@ async def test_a_crash_while_answering_loses_nothing_and_answers_once(hub: Hub) 
     assert await hub.router.recover() == 0
 
     assert hub.sent(Channel.SMS) == ["echo: hola"]
+
+
+async def test_a_hanging_bot_is_abandoned_and_its_message_answered_later(hub: Hub) -> None:
+    hub.router.respond_timeout = 0.05
+    stuck = asyncio.Event()
+
+    class Hanging:
+        async def respond(self, session: object, turn: object) -> list[object]:
+            await stuck.wait()
+            return []
+
+    answering = hub.router.responder
+    hub.router.responder = Hanging()  # type: ignore[assignment]
+    await hub.say(sms("hola", "SM1"))
+    # Not stuck for good: the database is free again for everyone else.
+    await hub.say(sms("hola", "SM2", phone="+34699999999"))
+    assert all(m.processed_at is None for m in await _messages(hub.db))
+
+    hub.router.responder = answering
+    assert await hub.router.recover() == 2
+    await hub.router.idle()
+    assert sorted(hub.sent(Channel.SMS)) == ["echo: hola", "echo: hola"]
 
 
 async def test_a_transient_send_failure_is_retried_and_sent_once(hub: Hub) -> None:

@@ -55,6 +55,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(
+            batch_op.f("ix_messages_channel"), ["channel", "address", "id"], unique=False
+        )
+        batch_op.create_index(
             "ix_messages_unprocessed",
             ["conversation_id", "id"],
             unique=False,
@@ -82,6 +85,7 @@ def downgrade() -> None:
             sqlite_where=sa.text("direction = 'inbound' AND processed_at IS NULL"),
             postgresql_where=sa.text("direction = 'inbound' AND processed_at IS NULL"),
         )
+        batch_op.drop_index(batch_op.f("ix_messages_channel"))
         batch_op.drop_column("next_attempt_at")
         batch_op.drop_column("attempts")
         batch_op.drop_column("processed_at")

@@ -1,0 +1,284 @@
+"""The web-chat widget in a real headless Chromium, embedded in a shop page on another origin."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.typedefs import Handler
+from playwright.async_api import Page, WebSocket, expect
+from pytest_aiohttp.plugin import AiohttpServer
+
+from adapters.channels.webchat import (
+    WebchatSender,
+    add_demo_routes,
+    drop_connections,
+    identity_hash,
+)
+from crm.db import Database
+from crm.models import Channel, WebchatSite
+from dialogue.local_bus import InProcessBus
+from dialogue.messages import Button, Outgoing
+from tests.channels.webchat_harness import (
+    StoringSink,
+    add_history,
+    new_site,
+    said_to_visitor,
+    webchat_app,
+)
+
+WIDGET = "omnihub-webchat"
+# Long enough for a reconnect's backoff (up to 4 s by the third attempt) to run out.
+RECONNECT_WAIT_MS = 15_000
+
+
+@dataclass
+class Gate:
+    """Refuses the websocket upgrade while shut, as a hub that is down would."""
+
+    open: bool = True
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == "/webchat/ws" and not self.open:
+            raise web.HTTPServiceUnavailable(text="restarting")
+        return await handler(request)
+
+
+@dataclass
+class Shop:
+    """A hub with the web chat, and a shop on another origin embedding its widget."""
+
+    hub: TestServer
+    shop: TestServer
+    site: WebchatSite
+    db: Database
+    sink: StoringSink
+    bus: InProcessBus
+    gate: Gate
+
+    def page(self, **query: str) -> str:
+        return str(self.shop.make_url("/").with_query(query))
+
+    def demo(self, lang: str) -> str:
+        return str(self.hub.make_url("/demo/shop").with_query(lang=lang))
+
+    async def reply(self, visitor: str, text: str, buttons: Sequence[tuple[str, str]] = ()) -> int:
+        """What the outbox does: the reply is stored, then sent through the channel."""
+        (message_id,) = await add_history(
+            db=self.db, visitor_id=visitor, rows=[said_to_visitor(text, buttons=buttons)]
+        )
+        await WebchatSender(self.bus).send(
+            Outgoing(
+                message_id,
+                Channel.WEBCHAT,
+                visitor,
+                text,
+                tuple(Button(title, payload) for title, payload in buttons),
+            )
+        )
+        return message_id
+
+
+@pytest.fixture
+async def shop(aiohttp_server: AiohttpServer, db: Database) -> Shop:
+    hub_port, shop_port = unused_port(), unused_port()
+    site = await new_site(db, f"http://127.0.0.1:{shop_port}", f"http://127.0.0.1:{hub_port}")
+    sink, bus, gate = StoringSink(db), InProcessBus(), Gate()
+    hub_app = webchat_app(db, sink, bus)
+    hub_app.middlewares.append(gate.middleware)
+    add_demo_routes(hub_app, site.site_key)
+    hub = await aiohttp_server(hub_app, port=hub_port)
+    widget_src = hub.make_url("/webchat/widget.js")
+
+    async def page(request: web.Request) -> web.Response:
+        # The shop's backend vouches for its logged-in customer, as the README shows.
+        user = request.query.get("user")
+        login = (
+            f' data-user-id="{user}" data-user-hash="{identity_hash(site.identity_secret, user)}"'
+            if user
+            else ""
+        )
+        lang = request.query.get("lang", "en")
+        return web.Response(
+            content_type="text/html",
+            text=f"""<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+            <title>Test shop</title></head><body><h1>Test shop</h1>
+            <script async src="{widget_src}" data-site-key="{site.site_key}"
+                    data-lang="{lang}"{login}></script></body></html>""",
+        )
+
+    shop_app = web.Application()
+    shop_app.router.add_get("/", page)
+    shop_server = await aiohttp_server(shop_app, port=shop_port)
+    return Shop(hub, shop_server, site, db, sink, bus, gate)
+
+
+async def open_chat(page: Page, url: str) -> None:
+    await page.goto(url)
+    await page.locator(f"{WIDGET} .launcher").click()
+    await expect(page.locator(WIDGET)).to_have_attribute("data-state", "online")
+
+
+async def visitor_id(page: Page, site: WebchatSite) -> str:
+    stored = await page.evaluate(f"localStorage.getItem('omnihub.webchat.{site.site_key}')")
+    return str(json.loads(stored)["visitorId"])
+
+
+async def say(page: Page, text: str) -> None:
+    await page.locator(f"{WIDGET} input").fill(text)
+    await page.locator(f"{WIDGET} input").press("Enter")
+
+
+async def test_a_customer_message_reaches_the_router(page: Page, shop: Shop) -> None:
+    await open_chat(page, shop.page())
+    await expect(page.locator(f"{WIDGET} input")).to_have_attribute(
+        "placeholder", "Type a message…"
+    )
+    await say(page, "Hi, where is my order 1234?")
+    # An id means the hub acknowledged it, which it does only once the router has it.
+    await expect(page.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_text(
+        ["Hi, where is my order 1234?"]
+    )
+    (inbound,) = shop.sink.inbound
+    visitor = await visitor_id(page, shop.site)
+    assert inbound.channel is Channel.WEBCHAT
+    assert inbound.address == visitor
+    assert inbound.provider_id.startswith(f"{visitor}:")
+    assert inbound.text == "Hi, where is my order 1234?"
+    assert inbound.shop_customer_id is None
+
+
+async def test_a_reply_shows_its_quick_replies_and_a_press_sends_a_choice(
+    page: Page, shop: Shop
+) -> None:
+    await open_chat(page, shop.page())
+    visitor = await visitor_id(page, shop.site)
+    await shop.reply(visitor, "Which store?", [("Madrid", "store:MAD"), ("Lisbon", "store:LIS")])
+    await expect(page.locator(f"{WIDGET} .msg.theirs")).to_have_text(["Which store?"])
+    quick_replies = page.locator(f"{WIDGET} .replies button")
+    await expect(quick_replies).to_have_text(["Madrid", "Lisbon"])
+
+    await quick_replies.filter(has_text="Lisbon").click()
+    await expect(page.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_text(["Lisbon"])
+    await expect(quick_replies).to_have_count(0)
+    (choice,) = shop.sink.inbound
+    assert (choice.text, choice.payload) == ("Lisbon", "store:LIS")
+
+
+async def test_markup_in_messages_shows_as_text_and_runs_nothing(page: Page, shop: Shop) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    await open_chat(page, shop.page())
+    typed = "<script>alert(1)</script>"
+    await say(page, typed)
+    await expect(page.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_text([typed])
+    visitor = await visitor_id(page, shop.site)
+    sneaky = '<img src="x" onerror="window.__pwned = 1"><script>alert(2)</script>'
+    await shop.reply(visitor, sneaky, [("<b>bold</b>", "x")])
+    await expect(page.locator(f"{WIDGET} .msg.theirs")).to_have_text([sneaky])
+    await expect(page.locator(f"{WIDGET} .replies button")).to_have_text(["<b>bold</b>"])
+
+    # And again from what the widget kept, after a reload.
+    await page.reload()
+    await expect(page.locator(f"{WIDGET} .msg")).to_have_text([typed, sneaky])
+    injected = await page.evaluate(
+        f"""() => document.querySelector("{WIDGET}").shadowRoot
+                .querySelectorAll(".log script, .log img, .replies b").length"""
+    )
+    assert injected == 0
+    assert await page.evaluate("window.__pwned") is None
+    assert dialogs == []
+
+
+async def test_the_widget_reconnects_by_itself_and_resumes_without_duplicates(
+    page: Page, shop: Shop
+) -> None:
+    hellos: list[dict[str, object]] = []
+
+    def watch(ws: WebSocket) -> None:
+        def sent(payload: str | bytes) -> None:
+            frame = json.loads(payload)
+            if frame["type"] == "hello":
+                hellos.append(frame)
+
+        ws.on("framesent", sent)
+
+    page.on("websocket", watch)
+    await open_chat(page, shop.page())
+    await say(page, "first")
+    await expect(page.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_text(["first"])
+    visitor = await visitor_id(page, shop.site)
+    seen = await shop.reply(visitor, "Hello! How can I help?")
+    await expect(page.locator(f"{WIDGET} .msg.theirs")).to_have_text(["Hello! How can I help?"])
+
+    # The hub goes down: the socket closes and reconnecting fails for a while.
+    shop.gate.open = False
+    await drop_connections(shop.hub.app)
+    await expect(page.locator(WIDGET)).not_to_have_attribute("data-state", "online")
+    await expect(page.locator(f"{WIDGET} .status")).to_have_text("Connection lost. Reconnecting…")
+    await say(page, "second")  # kept as pending
+    await expect(page.locator(f"{WIDGET} .msg.pending")).to_have_text(["second"])
+    # Answered while the widget was away: stored, but nobody was listening.
+    (missed,) = await add_history(shop.db, visitor, [said_to_visitor("Are you still there?")])
+
+    shop.gate.open = True
+    await expect(page.locator(WIDGET)).to_have_attribute(
+        "data-state", "online", timeout=RECONNECT_WAIT_MS
+    )
+    await expect(page.locator(f"{WIDGET} .status")).to_be_hidden()
+    await expect(page.locator(f"{WIDGET} .msg")).to_have_text(
+        ["first", "Hello! How can I help?", "Are you still there?", "second"]
+    )
+    await expect(page.locator(f"{WIDGET} .msg.pending")).to_have_count(0)
+    assert [i.text for i in shop.sink.inbound] == ["first", "second"]
+    # It resumed after what it had seen instead of fetching everything again.
+    assert hellos[0]["last_seen_id"] == 0
+    assert hellos[-1]["last_seen_id"] == seen
+    assert missed > seen
+
+
+async def test_a_logged_in_customer_is_linked_in_their_language(page: Page, shop: Shop) -> None:
+    await open_chat(page, shop.page(user="C-1001", lang="pt"))
+    await expect(page.locator(f"{WIDGET} .title")).to_have_text("Fale connosco")
+    await expect(page.locator(f"{WIDGET} input")).to_have_attribute(
+        "placeholder", "Escreva uma mensagem…"
+    )
+    await say(page, "Onde está a minha encomenda?")
+    await expect(page.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_count(1)
+    assert shop.sink.inbound[0].shop_customer_id == "C-1001"
+
+
+async def test_the_demo_shop_page(page: Page, shop: Shop, artefacts: Path) -> None:
+    await open_chat(page, shop.demo("es"))
+    await expect(page.locator("h1")).to_have_text("Ya llegó la nueva temporada")
+    await expect(page.locator(f"{WIDGET} .title")).to_have_text("Chatea con nosotros")
+    await expect(page.locator(f"{WIDGET} .send")).to_have_text("Enviar")
+    await say(page, "Hola, ¿tenéis la zapatilla urbana en la talla 42?")
+    await expect(page.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_count(1)
+    visitor = await visitor_id(page, shop.site)
+    await shop.reply(
+        visitor,
+        "¡Hola! Sí, nos quedan pares en la 42. ¿En qué tienda quieres recogerla?",
+        [("Madrid Centro", "store:MAD"), ("Barcelona", "store:BCN"), ("Online", "store:WEB")],
+    )
+    await expect(page.locator(f"{WIDGET} .replies button")).to_have_count(3)
+    await page.screenshot(path=artefacts / "demo-shop-es.png")
+
+
+async def test_a_reply_to_a_closed_panel_shows_an_unread_badge(page: Page, shop: Shop) -> None:
+    await open_chat(page, shop.page())
+    visitor = await visitor_id(page, shop.site)
+    await page.locator(f"{WIDGET} .close").click()
+    await expect(page.locator(f"{WIDGET} .panel")).to_be_hidden()
+    await shop.reply(visitor, "Your parcel left the warehouse.")
+    await shop.reply(visitor, "It arrives tomorrow.")
+    await expect(page.locator(f"{WIDGET} .badge")).to_have_text("2")
+    await page.locator(f"{WIDGET} .launcher").click()
+    await expect(page.locator(f"{WIDGET} .badge")).to_be_hidden()
+    await expect(page.locator(f"{WIDGET} .msg.theirs")).to_have_count(2)

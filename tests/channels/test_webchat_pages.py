@@ -1,0 +1,67 @@
+"""GET /webchat/widget.js and the demo shop page at GET /demo/shop."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from pytest_aiohttp.plugin import AiohttpClient
+
+from adapters.channels.webchat import add_demo_routes
+from crm.db import Database
+from dialogue.local_bus import InProcessBus
+from tests.channels.sink import RecordingSink
+from tests.channels.webchat_harness import webchat_app
+
+Client = TestClient[web.Request, web.Application]
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+async def client(aiohttp_client: AiohttpClient, db: Database) -> Client:
+    app = webchat_app(db, RecordingSink(), InProcessBus())
+    add_demo_routes(app, 'wcs_demo"key')
+    return await aiohttp_client(app)
+
+
+async def test_the_widget_script_is_served_cacheably(client: Client) -> None:
+    response = await client.get("/webchat/widget.js")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    script = await response.text()
+    assert "attachShadow" in script
+    # Text reaches the page through textContent only; not even the icon uses markup.
+    assert "innerHTML" not in script
+    assert "insertAdjacentHTML" not in script
+    again = await client.get(
+        "/webchat/widget.js", headers={"If-None-Match": response.headers["ETag"]}
+    )
+    assert again.status == 304
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "expected"),
+    [
+        ("?lang=es", {}, "Añadir a la cesta"),
+        ("?lang=pt", {}, "Adicionar ao carrinho"),
+        ("?lang=en", {}, "Add to cart"),
+        ("", {"Accept-Language": "pt-BR,pt;q=0.9"}, "Adicionar ao carrinho"),
+        ("?lang=de", {}, "Add to cart"),
+    ],
+)
+async def test_the_demo_shop_speaks_three_languages(
+    client: Client, query: str, headers: dict[str, str], expected: str
+) -> None:
+    response = await client.get(f"/demo/shop{query}", headers=headers)
+    assert response.status == 200
+    assert response.content_type == "text/html"
+    page = await response.text()
+    assert expected in page
+    # The site key is an attribute value: escaped, so it cannot break out of it.
+    assert 'data-site-key="wcs_demo&quot;key"' in page
+    assert '<script async src="/webchat/widget.js"' in page

@@ -1,0 +1,77 @@
+"""The web chat across hub processes: two hubs sharing one Redis bus, as two processes would."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import ClientWebSocketResponse, web
+from aiohttp.test_utils import TestClient
+from pytest_aiohttp.plugin import AiohttpClient
+from redis.asyncio import Redis
+
+from adapters.channels.webchat import WebchatSender
+from adapters.redis_backends import RedisBus
+from crm.db import Database
+from crm.models import Channel, WebchatSite
+from dialogue.messages import Outgoing
+from tests.channels.sink import RecordingSink
+from tests.channels.webchat_harness import new_site, webchat_app
+
+SHOP = "https://shop.example"
+WAIT = 5.0
+Client = TestClient[web.Request, web.Application]
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+async def buses(redis_url: str) -> AsyncIterator[tuple[RedisBus, RedisBus]]:
+    prefix = f"test:webchat:{uuid.uuid4().hex}:"
+    clients = [Redis.from_url(redis_url) for _ in range(2)]
+    pair = (RedisBus(clients[0], prefix), RedisBus(clients[1], prefix))
+    yield pair
+    for bus in pair:
+        await bus.aclose()
+    for client in clients:
+        await client.aclose()
+
+
+async def open_widget(client: Client, site: WebchatSite, token: str) -> ClientWebSocketResponse:
+    ws = await client.ws_connect("/webchat/ws", params={"site_key": site.site_key}, origin=SHOP)
+    await ws.send_json({"type": "hello", "token": token, "last_seen_id": 0})
+    assert (await ws.receive_json(timeout=WAIT))["type"] == "ready"
+    return ws
+
+
+async def test_a_reply_sent_by_one_hub_reaches_a_widget_on_another(
+    aiohttp_client: AiohttpClient, db: Database, buses: tuple[RedisBus, RedisBus]
+) -> None:
+    site = await new_site(db, SHOP)
+    first = await aiohttp_client(webchat_app(db, RecordingSink(), buses[0]))
+    second = await aiohttp_client(webchat_app(db, RecordingSink(), buses[1]))
+    response = await first.post(
+        "/webchat/session", json={"site_key": site.site_key}, headers={"Origin": SHOP}
+    )
+    session = await response.json()
+    on_first = await open_widget(first, site, session["token"])
+    on_second = await open_widget(second, site, session["token"])
+
+    # "ready" means subscribed: a reply published at once is not lost.
+    await WebchatSender(buses[0]).send(Outgoing(5, Channel.WEBCHAT, session["visitor_id"], "Olá!"))
+    assert (await on_second.receive_json(timeout=WAIT))["text"] == "Olá!"
+    assert (await on_first.receive_json(timeout=WAIT))["text"] == "Olá!"
+
+    # What the visitor writes in one tab shows in their other tab, on the other hub.
+    await on_second.send_json({"type": "message", "client_msg_id": "m-1", "text": "Obrigado"})
+    assert (await on_second.receive_json(timeout=WAIT))["type"] == "ack"
+    echo = await on_first.receive_json(timeout=WAIT)
+    assert (echo["direction"], echo["text"], echo["client_msg_id"]) == (
+        "inbound",
+        "Obrigado",
+        "m-1",
+    )

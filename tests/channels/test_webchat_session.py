@@ -1,0 +1,281 @@
+"""Web-chat sites and POST /webchat/session: origins, CORS, the identity HMAC, resumed tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from pytest_aiohttp.plugin import AiohttpClient
+from sqlalchemy import update
+
+from adapters.channels.webchat import WebchatConfig, identity_hash
+from adapters.channels.webchat.tokens import (
+    TOKEN_TTL,
+    InvalidToken,
+    SessionClaims,
+    issue_token,
+    read_token,
+)
+from crm.db import Database
+from crm.models import WebchatSite
+from crm.services.webchat import (
+    InvalidSite,
+    UnknownSite,
+    create_webchat_site,
+    get_active_site,
+    normalise_origin,
+)
+from dialogue.local_bus import InProcessBus
+from tests.channels.sink import RecordingSink
+from tests.channels.webchat_harness import Clock, new_site, on_both_backends, webchat_app
+
+SHOP = "https://shop.example"
+Client = TestClient[web.Request, web.Application]
+Post = Callable[..., Awaitable[tuple[int, dict[str, Any], dict[str, str]]]]
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"  # the database is incidental here; the site tests run on both
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def site(db: Database) -> WebchatSite:
+    return await new_site(db, SHOP, "http://127.0.0.1:8080")
+
+
+@pytest.fixture
+async def client(aiohttp_client: AiohttpClient, db: Database, clock: Clock) -> Client:
+    app = webchat_app(db, RecordingSink(), InProcessBus(), WebchatConfig(clock=clock))
+    return await aiohttp_client(app)
+
+
+@pytest.fixture
+def post(client: Client, site: WebchatSite) -> Post:
+    async def post(
+        origin: str | None = SHOP, **body: Any
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        body.setdefault("site_key", site.site_key)
+        headers = {"Origin": origin} if origin is not None else {}
+        response = await client.post("/webchat/session", json=body, headers=headers)
+        return response.status, await response.json(), dict(response.headers)
+
+    return post
+
+
+# -- sites -----------------------------------------------------------------------------
+
+
+@on_both_backends
+async def test_a_new_site_gets_a_public_key_and_fresh_secrets(db: Database) -> None:
+    async with db.transaction() as session:
+        one = await create_webchat_site(session, " Sol & Mar ", ["HTTPS://Shop.Example:443/"])
+        two = await create_webchat_site(session, "Outlet", ["http://localhost:8080"])
+    assert one.name == "Sol & Mar"
+    assert one.allowed_origins == ["https://shop.example"]
+    assert two.allowed_origins == ["http://localhost:8080"]
+    assert one.site_key.startswith("wcs_")
+    secrets = {one.site_key, one.identity_secret, one.token_secret, two.identity_secret}
+    assert len(secrets) == 4
+    assert all(len(s) >= 40 for s in (one.identity_secret, one.token_secret))
+    async with db.transaction() as session:
+        assert (await get_active_site(session, one.site_key)).id == one.id
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        [],
+        ["shop.example"],
+        ["https://shop.example/chat"],
+        ["ftp://shop.example"],
+        ["https://user:pw@shop.example"],
+        ["https://shop.example:99999"],
+    ],
+)
+async def test_a_site_without_usable_origins_is_refused(db: Database, origins: list[str]) -> None:
+    async with db.transaction() as session:
+        with pytest.raises(InvalidSite):
+            await create_webchat_site(session, "Shop", origins)
+
+
+def test_origins_compare_as_browsers_send_them() -> None:
+    assert normalise_origin("https://SHOP.example") == "https://shop.example"
+    assert normalise_origin("http://shop.example:80") == "http://shop.example"
+    assert normalise_origin("http://127.0.0.1:8080/") == "http://127.0.0.1:8080"
+    assert normalise_origin("http://[::1]:8080") == "http://[::1]:8080"
+
+
+@on_both_backends
+async def test_an_inactive_or_unknown_site_is_not_found(db: Database, site: WebchatSite) -> None:
+    async with db.transaction() as session:
+        await session.execute(update(WebchatSite).values(active=False))
+    async with db.transaction() as session:
+        with pytest.raises(UnknownSite):
+            await get_active_site(session, site.site_key)
+        with pytest.raises(UnknownSite):
+            await get_active_site(session, "wcs_nope")
+
+
+# -- tokens ----------------------------------------------------------------------------
+
+
+def test_a_token_carries_its_claims_and_expires_after_30_days(clock: Clock) -> None:
+    claims = SessionClaims(site_key="wcs_a", visitor_id="v_1", shop_user_id="C-9")
+    token = issue_token("secret", claims, clock=clock)
+    assert read_token("secret", token, site_key="wcs_a", clock=clock) == claims
+    with pytest.raises(InvalidToken):
+        read_token("other secret", token, site_key="wcs_a", clock=clock)
+    with pytest.raises(InvalidToken):
+        read_token("secret", token, site_key="wcs_b", clock=clock)
+    clock.advance(TOKEN_TTL.total_seconds() - 60)
+    assert read_token("secret", token, site_key="wcs_a", clock=clock) == claims
+    clock.advance(120)
+    with pytest.raises(InvalidToken):
+        read_token("secret", token, site_key="wcs_a", clock=clock)
+
+
+@pytest.mark.parametrize("token", [None, 42, "", "x" * 5000, "not.a.token", "a.b.c"])
+def test_garbage_is_no_token(token: object, clock: Clock) -> None:
+    with pytest.raises(InvalidToken):
+        read_token("secret", token, site_key="wcs_a", clock=clock)
+
+
+# -- POST /webchat/session -------------------------------------------------------------
+
+
+async def test_an_allowed_origin_gets_a_token_for_a_new_visitor(
+    post: Post, site: WebchatSite, clock: Clock
+) -> None:
+    status, body, headers = await post()
+    assert status == 200
+    assert headers["Access-Control-Allow-Origin"] == SHOP
+    assert "Origin" in headers["Vary"]
+    claims = read_token(site.token_secret, body["token"], site_key=site.site_key, clock=clock)
+    assert claims.visitor_id == body["visitor_id"]
+    assert claims.shop_user_id is None
+    _, again, _ = await post()
+    assert again["visitor_id"] != body["visitor_id"]  # no token given: someone new
+
+
+@pytest.mark.parametrize("origin", [None, "https://evil.example", "https://shop.example.evil"])
+async def test_another_origin_is_refused_without_cors(post: Post, origin: str | None) -> None:
+    status, body, headers = await post(origin=origin)
+    assert status == 403
+    assert body["error"] == "origin not allowed for this site"
+    assert "Access-Control-Allow-Origin" not in headers
+    assert "token" not in body
+
+
+async def test_an_unknown_or_inactive_site_is_not_found(
+    post: Post, db: Database, site: WebchatSite
+) -> None:
+    status, body, _ = await post(site_key="wcs_unknown")
+    assert (status, body) == (404, {"error": "unknown or inactive site"})
+    async with db.transaction() as session:
+        await session.execute(update(WebchatSite).values(active=False))
+    assert (await post())[0] == 404
+
+
+async def test_a_malformed_request_is_a_400(client: Client, post: Post) -> None:
+    response = await client.post("/webchat/session", data=b"{nope", headers={"Origin": SHOP})
+    assert response.status == 400
+    assert (await response.json())["error"] == "the body must be JSON"
+    status, body, _ = await post(site_key=None)
+    assert (status, body) == (400, {"error": "site_key is required"})
+    status, body, _ = await post(user_id="C-1")
+    assert status == 400
+    assert "user_hash" in body["error"]
+
+
+async def test_a_returning_visitor_keeps_their_visitor_id(post: Post) -> None:
+    _, first, _ = await post()
+    _, second, _ = await post(token=first["token"])
+    assert second["visitor_id"] == first["visitor_id"]
+    assert second["token"]
+
+
+async def test_an_expired_token_starts_a_new_visitor(post: Post, clock: Clock) -> None:
+    _, first, _ = await post()
+    clock.advance(TOKEN_TTL.total_seconds() + 1)
+    status, second, _ = await post(token=first["token"])
+    assert status == 200
+    assert second["visitor_id"] != first["visitor_id"]
+
+
+async def test_a_forged_or_foreign_token_starts_a_new_visitor(
+    post: Post, site: WebchatSite, db: Database, clock: Clock
+) -> None:
+    forged = issue_token("guessed secret", SessionClaims(site.site_key, "v_victim"), clock=clock)
+    status, body, _ = await post(token=forged)
+    assert status == 200
+    assert body["visitor_id"] != "v_victim"
+    other = await new_site(db, SHOP, name="Other shop")
+    foreign = issue_token(other.token_secret, SessionClaims(other.site_key, "v_other"), clock=clock)
+    assert (await post(token=foreign))[1]["visitor_id"] != "v_other"
+
+
+async def test_a_shop_user_with_a_good_hash_is_linked(
+    post: Post, site: WebchatSite, clock: Clock
+) -> None:
+    user_hash = identity_hash(site.identity_secret, "C-1001")
+    status, body, _ = await post(user_id="C-1001", user_hash=user_hash.upper())
+    assert status == 200
+    claims = read_token(site.token_secret, body["token"], site_key=site.site_key, clock=clock)
+    assert claims.shop_user_id == "C-1001"
+
+
+async def test_a_bad_hash_is_refused_and_issues_nothing(post: Post, site: WebchatSite) -> None:
+    wrong = identity_hash(site.identity_secret, "C-1002")
+    status, body, headers = await post(user_id="C-1001", user_hash=wrong)
+    assert status == 403
+    assert body == {"error": "user_hash does not match user_id"}
+    # The shop's own page may read why: the origin is allowed.
+    assert headers["Access-Control-Allow-Origin"] == SHOP
+    status, body, _ = await post(user_id="C-1001", user_hash="zz")
+    assert status == 403
+    assert "token" not in body
+
+
+async def test_logging_in_keeps_the_chat_and_logging_out_starts_afresh(
+    post: Post, site: WebchatSite
+) -> None:
+    user = {"user_id": "C-7", "user_hash": identity_hash(site.identity_secret, "C-7")}
+    _, anonymous, _ = await post()
+    _, logged_in, _ = await post(token=anonymous["token"], **user)
+    assert logged_in["visitor_id"] == anonymous["visitor_id"]
+    _, still_in, _ = await post(token=logged_in["token"], **user)
+    assert still_in["visitor_id"] == anonymous["visitor_id"]
+    # The next person at a shared computer must not read C-7's chat.
+    _, logged_out, _ = await post(token=logged_in["token"])
+    assert logged_out["visitor_id"] != anonymous["visitor_id"]
+    other = {"user_id": "C-8", "user_hash": identity_hash(site.identity_secret, "C-8")}
+    _, someone_else, _ = await post(token=logged_in["token"], **other)
+    assert someone_else["visitor_id"] != anonymous["visitor_id"]
+
+
+async def test_the_preflight_is_answered_for_allowed_origins_only(
+    client: Client, site: WebchatSite
+) -> None:
+    preflight = {"Access-Control-Request-Method": "POST"}
+    allowed = await client.options(
+        "/webchat/session",
+        headers=preflight | {"Origin": SHOP, "Access-Control-Request-Headers": "content-type"},
+    )
+    assert allowed.status == 204
+    assert allowed.headers["Access-Control-Allow-Origin"] == SHOP
+    assert allowed.headers["Access-Control-Allow-Methods"] == "POST"
+    assert allowed.headers["Access-Control-Allow-Headers"] == "Content-Type"
+    refused = await client.options(
+        "/webchat/session", headers=preflight | {"Origin": "https://evil.example"}
+    )
+    assert refused.status == 403
+    assert "Access-Control-Allow-Origin" not in refused.headers
