@@ -6,7 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck check bench-start bench-seed clean
+.PHONY: run test lint typecheck check browser bench-start bench-seed bench-router clean
+
+# Browser tests drive Debian's Chromium (Playwright's own browser download does not
+# work offline); installed here when we may, or they skip and say why.
+CHROMIUM := /usr/bin/chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "omnihub needs Python 3.11 or newer")'
@@ -19,7 +23,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/omnihub demo
 
-test: $(STAMP)
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "note: browser tests skip without Debian's chromium: sudo apt-get install chromium"; fi; }
+
+test: $(STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -36,6 +46,9 @@ bench-start: $(STAMP)
 
 bench-seed: $(STAMP)
 	$(BIN)/python benchmarks/seed_bulk.py
+
+bench-router: $(STAMP)
+	$(BIN)/python benchmarks/router.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache omnihub.db omnihub.db-*
