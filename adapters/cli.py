@@ -19,6 +19,8 @@ from tqdm import tqdm
 from adapters.channels import telegram, webchat
 from adapters.hub import open_hub
 from adapters.settings import Settings
+from adapters.simulator import PAGE_PATH as SIMULATOR_PAGE
+from adapters.simulator import add_simulator_routes, start_simulated_providers
 from adapters.web.app import create_app
 from adapters.workers import run_workers, workers_ctx
 from crm import migrate
@@ -62,6 +64,9 @@ def cli(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx (under python-telegram-bot) logs each request URL at INFO, and Telegram's
+    # URLs carry the bot token: keep secrets out of the logs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _announce(settings: Settings) -> None:
@@ -83,12 +88,10 @@ async def _check_schema(settings: Settings) -> None:
         )
 
 
-def _serve(settings: Settings, configure: Callable[[web.Application], None] | None = None) -> None:
+def _serve(settings: Settings) -> None:
     _run(lambda: _check_schema(settings))
     app = create_app(settings)
     app.cleanup_ctx.append(workers_ctx)
-    if configure is not None:
-        configure(app)
     click.echo(f"omnihub listening on http://{settings.host}:{settings.port}")
     _announce(settings)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
@@ -145,10 +148,35 @@ def demo() -> None:
         return await _demo_site(db, settings)
 
     site_key = _run(lambda: _with_db(settings, prepare))
-    base = settings.public_base
-    click.echo(f"demo shop with the web chat: {base}/demo/shop?lang=es  (pt, en)")
-    click.echo(f"health: {base}/healthz  API: {base}/api/v1/openapi.json")
-    _serve(settings, lambda app: webchat.add_demo_routes(app, site_key))
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+    hub_base = f"http://{host}:{settings.port}"
+
+    async def demo_app() -> web.Application:
+        # Started in run_app's loop and before the app: the Telegram bot calls getMe
+        # (on the simulated Bot API) while the app starts.
+        providers = await start_simulated_providers(settings.public_base, hub_base)
+        demo_settings, simulated = providers.fill_in(settings)  # never replaces real ones
+        app = create_app(demo_settings)
+        app.cleanup_ctx.append(workers_ctx)
+        webchat.add_demo_routes(app, site_key)
+        add_simulator_routes(app, providers)
+
+        async def close_providers(_: web.Application) -> None:
+            await providers.close()  # after the hub has stopped sending
+
+        app.on_cleanup.append(close_providers)
+        base = settings.public_base
+        click.echo(f"omnihub demo listening on {hub_base}")
+        click.echo(f"  demo shop with the web chat: {base}/demo/shop?lang=es  (pt, en)")
+        click.echo(
+            f"  channel simulator: {base}{SIMULATOR_PAGE}  (simulated: "
+            f"{', '.join(sorted(c.value for c in simulated)) or 'none'})"
+        )
+        click.echo(f"  health: {base}/healthz  API: {base}/api/v1/openapi.json")
+        _announce(demo_settings)
+        return app
+
+    web.run_app(demo_app(), host=settings.host, port=settings.port, print=None, access_log=None)
 
 
 DEMO_SITE = "omnihub demo shop"

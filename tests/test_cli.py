@@ -239,3 +239,25 @@ def test_worker_process_expires_overdue_holds_and_stops_on_sigterm(database_url:
         output = process.communicate(timeout=30)[0]
     assert process.returncode == 0, output
     assert "expired 1 reservations" in output
+
+
+def test_demo_serves_the_shop_the_simulator_and_keeps_tokens_out_of_the_logs(
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    process = _spawn(
+        "demo", {"OMNIHUB_DATABASE_URL": _fresh_sqlite(tmp_path), "OMNIHUB_PORT": str(port)}
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert _wait_until_answers(f"{base}/readyz", process, 60) == 200
+        for page in ("/demo/shop?lang=pt", "/demo/simulator", "/webchat/widget.js"):
+            with urllib.request.urlopen(base + page, timeout=5) as response:  # noqa: S310
+                assert response.status == 200, page
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0]
+    assert process.returncode == 0, output
+    assert "admin@demo.omnihub.test" in output
+    assert "channel simulator:" in output
+    assert "/bot" not in output  # a Telegram API URL would carry the bot's token
