@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,21 @@ from aiohttp import web
 from yarl import URL
 
 from adapters.channels.telegram import SECRET_HEADER, WEBHOOK_PATH
+from adapters.simulator.bot_api import (
+    CHAT_ACTIONS,
+    CHAT_FIELDS,
+    MAX_CALLBACK_DATA,
+    MAX_TEXT,
+    SECRET_TOKEN,
+    STRING_PARAMS,
+    TOKEN_SHAPE,
+    WEBHOOK_PORTS,
+    BotApiError,
+    JsonDict,
+    bad_request,
+    error_response,
+    read_params,
+)
 from adapters.simulator.events import (
     ChatMessage,
     Direction,
@@ -33,32 +47,7 @@ from adapters.simulator.events import (
 from adapters.simulator.hub_link import HubLink, HubUnreachable
 from crm.models import Channel
 
-JsonDict = dict[str, Any]
-
-MAX_TEXT = 4096
-MAX_CALLBACK_DATA = 64
 # Parameters the Bot API reads as plain strings; every other one is JSON text.
-_STRING_PARAMS = frozenset(
-    {"text", "caption", "callback_query_id", "url", "secret_token", "action", "parse_mode"}
-)
-_CHAT_ACTIONS = frozenset(
-    {
-        "typing",
-        "upload_photo",
-        "record_video",
-        "upload_video",
-        "record_voice",
-        "upload_voice",
-        "upload_document",
-        "choose_sticker",
-        "find_location",
-        "record_video_note",
-        "upload_video_note",
-    }
-)
-_WEBHOOK_PORTS = frozenset({443, 80, 88, 8443})
-_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
-_TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -96,22 +85,8 @@ class TelegramUser:
 
     def chat(self) -> JsonDict:
         """The private chat between this user and the bot (its id is the user's)."""
-        data = {k: v for k, v in self.to_json().items() if k in _CHAT_FIELDS}
+        data = {k: v for k, v in self.to_json().items() if k in CHAT_FIELDS}
         return {**data, "type": "private"}
-
-
-_CHAT_FIELDS = frozenset({"id", "first_name", "last_name", "username"})
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
-
-
-def _bad_request(description: str) -> _ApiError:
-    return _ApiError(400, f"Bad Request: {description}")
 
 
 class SimulatedTelegram:
@@ -272,16 +247,16 @@ class SimulatedTelegram:
         token, method = request.match_info["token"], request.match_info["method"]
         if token != self.credentials.token:
             # The real API: 401 for a well-formed token it does not know, 404 otherwise.
-            if _TOKEN_SHAPE.fullmatch(token):
-                return _error(401, "Unauthorized")
-            return _error(404, "Not Found")
+            if TOKEN_SHAPE.fullmatch(token):
+                return error_response(401, "Unauthorized")
+            return error_response(404, "Not Found")
         handler = self._methods.get(method)
         if handler is None:
-            return _error(404, "Not Found")
+            return error_response(404, "Not Found")
         try:
-            result = await handler(await _read_params(request))
-        except _ApiError as exc:
-            return _error(exc.status, exc.description)
+            result = await handler(await read_params(request))
+        except BotApiError as exc:
+            return error_response(exc.status, exc.description)
         return web.json_response({"ok": True, "result": result})
 
     async def _get_me(self, params: JsonDict) -> JsonDict:
@@ -290,18 +265,18 @@ class SimulatedTelegram:
     async def _set_webhook(self, params: JsonDict) -> bool:
         url = params.get("url", "")
         if not isinstance(url, str):
-            raise _bad_request("bad webhook: Failed to resolve host")
+            raise bad_request("bad webhook: Failed to resolve host")
         if url:
             parsed = URL(url)
             if parsed.scheme != "https":
-                raise _bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-            if parsed.port not in _WEBHOOK_PORTS:
-                raise _bad_request(
+                raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+            if parsed.port not in WEBHOOK_PORTS:
+                raise bad_request(
                     "bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443"
                 )
         secret = params.get("secret_token")
-        if secret is not None and not _SECRET_TOKEN.fullmatch(str(secret)):
-            raise _bad_request("secret token contains unallowed characters")
+        if secret is not None and not SECRET_TOKEN.fullmatch(str(secret)):
+            raise bad_request("secret token contains unallowed characters")
         self.webhook = {"url": url}
         return True
 
@@ -316,9 +291,9 @@ class SimulatedTelegram:
         chat_id = _chat_id(params)
         text = params.get("text")
         if not text or not isinstance(text, str):
-            raise _bad_request("message text is empty")
+            raise bad_request("message text is empty")
         if len(text) > MAX_TEXT:
-            raise _bad_request("message is too long")
+            raise bad_request("message is too long")
         user = self._users.get(chat_id)
         message: JsonDict = {
             "message_id": self._next_message_id(chat_id),
@@ -350,7 +325,7 @@ class SimulatedTelegram:
     async def _answer_callback_query(self, params: JsonDict) -> bool:
         query_id = params.get("callback_query_id")
         if not isinstance(query_id, str) or query_id not in self._pending_callbacks:
-            raise _bad_request(
+            raise bad_request(
                 "query is too old and response timeout expired or query ID is invalid"
             )
         self._pending_callbacks.discard(query_id)
@@ -359,8 +334,8 @@ class SimulatedTelegram:
 
     async def _send_chat_action(self, params: JsonDict) -> bool:
         chat_id = _chat_id(params)
-        if params.get("action") not in _CHAT_ACTIONS:
-            raise _bad_request("wrong parameter action in request")
+        if params.get("action") not in CHAT_ACTIONS:
+            raise bad_request("wrong parameter action in request")
         if params.get("action") == "typing":
             self._events.publish(Typing(Channel.TELEGRAM, str(chat_id)))
         return True
@@ -370,28 +345,28 @@ def _chat_id(params: JsonDict) -> int:
     chat_id = params.get("chat_id")
     # Private chats, the only ones the hub writes to, have the user's (positive) id.
     if type(chat_id) is not int or chat_id <= 0:
-        raise _bad_request("chat not found")
+        raise bad_request("chat not found")
     return chat_id
 
 
 def _inline_keyboard(markup: Any) -> tuple[tuple[InlineButton, ...], ...]:
     """The buttons of an inline keyboard, refused as Telegram refuses a broken one."""
     if not isinstance(markup, dict):
-        raise _bad_request("can't parse reply keyboard markup JSON object")
+        raise bad_request("can't parse reply keyboard markup JSON object")
     rows = markup.get("inline_keyboard")
     if rows is None:
         return ()  # another kind of keyboard (a reply keyboard): nothing to press here
     if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-        raise _bad_request("can't parse reply keyboard markup JSON object")
+        raise bad_request("can't parse reply keyboard markup JSON object")
     keyboard = []
     for row in rows:
         buttons = []
         for button in row:
             if not isinstance(button, dict) or not button.get("text"):
-                raise _bad_request("can't parse inline keyboard button: text is empty")
+                raise bad_request("can't parse inline keyboard button: text is empty")
             data = button.get("callback_data")
             if data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA:
-                raise _bad_request("BUTTON_DATA_INVALID")
+                raise bad_request("BUTTON_DATA_INVALID")
             buttons.append(InlineButton(str(button["text"]), None if data is None else str(data)))
         keyboard.append(tuple(buttons))
     return tuple(keyboard)
@@ -408,34 +383,10 @@ def _button_title(message: JsonDict, data: str) -> str | None:
     return None
 
 
-async def _read_params(request: web.Request) -> JsonDict:
-    """The method's parameters wherever the client put them, decoded as the Bot API does."""
-    raw: dict[str, Any] = dict(request.query)
-    if request.can_read_body:
-        if request.content_type == "application/json":
-            try:
-                body = await request.json()
-            except ValueError as exc:
-                raise _bad_request("can't parse JSON object") from exc
-            if not isinstance(body, dict):
-                raise _bad_request("can't parse JSON object")
-            return {**raw, **body}
-        if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            form = await request.post()
-            raw.update({k: v for k, v in form.items() if isinstance(v, str)})
-    return {name: _decode(name, value) for name, value in raw.items()}
-
-
 def _decode(name: str, value: str) -> Any:
-    if name in _STRING_PARAMS:
+    if name in STRING_PARAMS:
         return value
     try:
         return json.loads(value)
     except ValueError:
         return value  # e.g. chat_id "@channelname": Integer or String
-
-
-def _error(status: int, description: str) -> web.Response:
-    return web.json_response(
-        {"ok": False, "error_code": status, "description": description}, status=status
-    )

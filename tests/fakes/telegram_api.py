@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import re
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,35 +35,25 @@ from typing import Any, Self
 from aiohttp import ClientSession, web
 from yarl import URL
 
-JsonDict = dict[str, Any]
+from adapters.simulator.bot_api import (
+    CHAT_ACTIONS,
+    CHAT_FIELDS,
+    MAX_CALLBACK_DATA,
+    MAX_TEXT,
+    SECRET_TOKEN,
+    STRING_PARAMS,
+    TOKEN_SHAPE,
+    WEBHOOK_PORTS,
+    BotApiError,
+    JsonDict,
+    bad_request,
+    error_response,
+    read_params,
+)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 # Parameters the Bot API reads as plain strings; all others are JSON text.
-_STRING_PARAMS = frozenset(
-    {"text", "caption", "callback_query_id", "url", "secret_token", "action", "parse_mode"}
-)
-_CHAT_ACTIONS = frozenset(
-    {
-        "typing",
-        "upload_photo",
-        "record_video",
-        "upload_video",
-        "record_voice",
-        "upload_voice",
-        "upload_document",
-        "choose_sticker",
-        "find_location",
-        "record_video_note",
-        "upload_video_note",
-    }
-)
-_WEBHOOK_PORTS = frozenset({443, 80, 88, 8443})
-_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
-_TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]+")
-MAX_TEXT = 4096
-MAX_CALLBACK_DATA = 64
-_CHAT_FIELDS = frozenset({"id", "first_name", "last_name", "username"})
 
 
 @dataclass(frozen=True)
@@ -96,7 +85,7 @@ class User:
         return data
 
     def private_chat(self) -> JsonDict:
-        chat = {k: v for k, v in self.to_json().items() if k in _CHAT_FIELDS}
+        chat = {k: v for k, v in self.to_json().items() if k in CHAT_FIELDS}
         return {**chat, "type": "private"}
 
 
@@ -114,20 +103,6 @@ class _Failure:
     status: int
     description: str
     retry_after: int | None
-
-
-class ApiError(Exception):
-    """Ends a method with a Bot API error answer."""
-
-    def __init__(self, status: int, description: str, *, retry_after: int | None = None):
-        super().__init__(description)
-        self.status = status
-        self.description = description
-        self.retry_after = retry_after
-
-
-def _bad_request(description: str) -> ApiError:
-    return ApiError(400, f"Bad Request: {description}")
 
 
 class FakeTelegramApi:
@@ -353,16 +328,16 @@ class FakeTelegramApi:
         method = request.match_info["method"]
         if token != self.token:
             # The real API: 401 for a well-formed token it does not know, 404 otherwise.
-            if _TOKEN_SHAPE.fullmatch(token):
-                return _error(401, "Unauthorized")
-            return _error(404, "Not Found")
+            if TOKEN_SHAPE.fullmatch(token):
+                return error_response(401, "Unauthorized")
+            return error_response(404, "Not Found")
         handler = self._methods.get(method)
         if handler is None:
-            return _error(404, "Not Found")
+            return error_response(404, "Not Found")
         try:
-            params = await _read_params(request)
-        except ApiError as exc:
-            return _error(exc.status, exc.description)
+            params = await read_params(request)
+        except BotApiError as exc:
+            return error_response(exc.status, exc.description)
         call = ApiCall(method, params, received_at=time.monotonic())
         self.calls.append(call)
         self._calls_by_method[method].append(call)
@@ -370,14 +345,16 @@ class FakeTelegramApi:
             self._arrived.notify_all()
         if method in self._stalled:
             await self._release.wait()
-            return _error(500, "Internal Server Error: the fake was closed")
+            return error_response(500, "Internal Server Error: the fake was closed")
         if self._failures[method]:
             failure = self._failures[method].popleft()
-            return _error(failure.status, failure.description, retry_after=failure.retry_after)
+            return error_response(
+                failure.status, failure.description, retry_after=failure.retry_after
+            )
         try:
             result = await handler(params)
-        except ApiError as exc:
-            return _error(exc.status, exc.description, retry_after=exc.retry_after)
+        except BotApiError as exc:
+            return error_response(exc.status, exc.description, retry_after=exc.retry_after)
         return web.json_response({"ok": True, "result": result})
 
     async def _get_me(self, params: JsonDict) -> JsonDict:
@@ -386,21 +363,21 @@ class FakeTelegramApi:
     async def _set_webhook(self, params: JsonDict) -> bool:
         url = params.get("url", "")
         if not isinstance(url, str):
-            raise _bad_request("bad webhook: Failed to resolve host")
+            raise bad_request("bad webhook: Failed to resolve host")
         if url:
             parsed = URL(url)
             if parsed.scheme != "https":
-                raise _bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-            if parsed.port not in _WEBHOOK_PORTS:
-                raise _bad_request(
+                raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+            if parsed.port not in WEBHOOK_PORTS:
+                raise bad_request(
                     "bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443"
                 )
         secret = params.get("secret_token")
-        if secret is not None and not _SECRET_TOKEN.fullmatch(secret):
-            raise _bad_request("secret token contains unallowed characters")
+        if secret is not None and not SECRET_TOKEN.fullmatch(secret):
+            raise bad_request("secret token contains unallowed characters")
         allowed = params.get("allowed_updates", [])
         if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):
-            raise _bad_request("can't parse allowed updates JSON object")
+            raise bad_request("can't parse allowed updates JSON object")
         self.webhook = Webhook(url=url, secret_token=secret, allowed_updates=allowed)
         return True
 
@@ -424,9 +401,9 @@ class FakeTelegramApi:
         user = self._chat(params)
         text = params.get("text")
         if not text:
-            raise _bad_request("message text is empty")
+            raise bad_request("message text is empty")
         if len(text) > MAX_TEXT:
-            raise _bad_request("message is too long")
+            raise bad_request("message is too long")
         message: JsonDict = {
             "message_id": self._next_message_id(user.id),
             "from": self.bot_user,
@@ -442,7 +419,7 @@ class FakeTelegramApi:
     async def _answer_callback_query(self, params: JsonDict) -> bool:
         query_id = params.get("callback_query_id")
         if not query_id or query_id in self.answered_callbacks:
-            raise _bad_request(
+            raise bad_request(
                 "query is too old and response timeout expired or query ID is invalid"
             )
         self.answered_callbacks.append(query_id)
@@ -450,66 +427,41 @@ class FakeTelegramApi:
 
     async def _send_chat_action(self, params: JsonDict) -> bool:
         self._chat(params)
-        if params.get("action") not in _CHAT_ACTIONS:
-            raise _bad_request("wrong parameter action in request")
+        if params.get("action") not in CHAT_ACTIONS:
+            raise bad_request("wrong parameter action in request")
         return True
 
     def _chat(self, params: JsonDict) -> User:
         chat_id = params.get("chat_id")
         if chat_id is None or chat_id == "":
-            raise _bad_request("chat_id is empty")
+            raise bad_request("chat_id is empty")
         user = self.users.get(chat_id) if isinstance(chat_id, int) else None
         if user is None:
             # Telegram only lets a bot write to users who have started it.
-            raise _bad_request("chat not found")
+            raise bad_request("chat not found")
         return user
 
 
 def _check_markup(markup: Any) -> JsonDict:
     if not isinstance(markup, dict):
-        raise _bad_request("can't parse reply keyboard markup JSON object")
+        raise bad_request("can't parse reply keyboard markup JSON object")
     rows = markup.get("inline_keyboard")
     if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-        raise _bad_request("can't parse reply keyboard markup JSON object")
+        raise bad_request("can't parse reply keyboard markup JSON object")
     for row in rows:
         for button in row:
             if not isinstance(button, dict) or not button.get("text"):
-                raise _bad_request("can't parse inline keyboard button: text is empty")
+                raise bad_request("can't parse inline keyboard button: text is empty")
             data = button.get("callback_data")
             if data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA:
-                raise _bad_request("BUTTON_DATA_INVALID")
+                raise bad_request("BUTTON_DATA_INVALID")
     return markup
 
 
-async def _read_params(request: web.Request) -> JsonDict:
-    """Decode the parameters wherever the client put them, as the Bot API does."""
-    raw: dict[str, Any] = dict(request.query)
-    if request.can_read_body:
-        if request.content_type == "application/json":
-            try:
-                body = await request.json()
-            except ValueError as exc:
-                raise _bad_request("can't parse JSON object") from exc
-            if not isinstance(body, dict):
-                raise _bad_request("can't parse JSON object")
-            return {**raw, **body}
-        if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            form = await request.post()
-            raw.update({k: v for k, v in form.items() if isinstance(v, str)})
-    return {name: _decode(name, value) for name, value in raw.items()}
-
-
 def _decode(name: str, value: str) -> Any:
-    if name in _STRING_PARAMS:
+    if name in STRING_PARAMS:
         return value
     try:
         return json.loads(value)
     except ValueError:
         return value  # e.g. chat_id "@channelname": Integer or String
-
-
-def _error(status: int, description: str, *, retry_after: int | None = None) -> web.Response:
-    body: JsonDict = {"ok": False, "error_code": status, "description": description}
-    if retry_after is not None:
-        body["parameters"] = {"retry_after": retry_after}
-    return web.json_response(body, status=status)
