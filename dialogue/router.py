@@ -88,7 +88,15 @@ class Router:
     # -- step 1: store, then acknowledge -------------------------------------------
 
     async def accept(self, inbound: Inbound) -> int:
-        """Store an inbound message once; return its id. See dialogue.ports.InboundSink."""
+        """Store an inbound message once; return its id. See dialogue.ports.InboundSink.
+
+        Shielded: a caller that goes away (a client hanging up, a server shutting
+        down) must not cut a message's storing off half-way, with a connection left
+        mid-transaction; the storing finishes and the caller hears nothing.
+        """
+        return await asyncio.shield(self._accept(inbound))
+
+    async def _accept(self, inbound: Inbound) -> int:
         for attempt in range(_ACCEPT_ATTEMPTS):
             try:
                 message_id, conversation_id, new = await self._store(inbound)

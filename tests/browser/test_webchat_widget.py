@@ -85,6 +85,9 @@ class Shop:
         return message_id
 
 
+# Tests take `shop` before `page`: pytest tears fixtures down in reverse, so the page
+# (and its widget, which reconnects at once) is gone before the server stops, instead
+# of reconnecting into a shutdown that cancels its queries mid-flight.
 @pytest.fixture
 async def shop(aiohttp_server: AiohttpServer, db: Database) -> Shop:
     hub_port, shop_port = unused_port(), unused_port()
@@ -135,7 +138,7 @@ async def say(page: Page, text: str) -> None:
     await page.locator(f"{WIDGET} input").press("Enter")
 
 
-async def test_a_customer_message_reaches_the_router(page: Page, shop: Shop) -> None:
+async def test_a_customer_message_reaches_the_router(shop: Shop, page: Page) -> None:
     await open_chat(page, shop.page())
     await expect(page.locator(f"{WIDGET} input")).to_have_attribute(
         "placeholder", "Type a message…"
@@ -155,7 +158,7 @@ async def test_a_customer_message_reaches_the_router(page: Page, shop: Shop) -> 
 
 
 async def test_a_reply_shows_its_quick_replies_and_a_press_sends_a_choice(
-    page: Page, shop: Shop
+    shop: Shop, page: Page
 ) -> None:
     await open_chat(page, shop.page())
     visitor = await visitor_id(page, shop.site)
@@ -171,7 +174,7 @@ async def test_a_reply_shows_its_quick_replies_and_a_press_sends_a_choice(
     assert (choice.text, choice.payload) == ("Lisbon", "store:LIS")
 
 
-async def test_markup_in_messages_shows_as_text_and_runs_nothing(page: Page, shop: Shop) -> None:
+async def test_markup_in_messages_shows_as_text_and_runs_nothing(shop: Shop, page: Page) -> None:
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
     await open_chat(page, shop.page())
@@ -197,7 +200,7 @@ async def test_markup_in_messages_shows_as_text_and_runs_nothing(page: Page, sho
 
 
 async def test_the_widget_reconnects_by_itself_and_resumes_without_duplicates(
-    page: Page, shop: Shop
+    shop: Shop, page: Page
 ) -> None:
     hellos: list[dict[str, object]] = []
 
@@ -243,7 +246,7 @@ async def test_the_widget_reconnects_by_itself_and_resumes_without_duplicates(
     assert missed > seen
 
 
-async def test_a_logged_in_customer_is_linked_in_their_language(page: Page, shop: Shop) -> None:
+async def test_a_logged_in_customer_is_linked_in_their_language(shop: Shop, page: Page) -> None:
     await open_chat(page, shop.page(user="C-1001", lang="pt"))
     await expect(page.locator(f"{WIDGET} .title")).to_have_text("Fale connosco")
     await expect(page.locator(f"{WIDGET} input")).to_have_attribute(
@@ -254,7 +257,7 @@ async def test_a_logged_in_customer_is_linked_in_their_language(page: Page, shop
     assert shop.sink.inbound[0].shop_customer_id == "C-1001"
 
 
-async def test_the_demo_shop_page(page: Page, shop: Shop, artefacts: Path) -> None:
+async def test_the_demo_shop_page(shop: Shop, page: Page, artefacts: Path) -> None:
     await open_chat(page, shop.demo("es"))
     await expect(page.locator("h1")).to_have_text("Ya llegó la nueva temporada")
     await expect(page.locator(f"{WIDGET} .title")).to_have_text("Chatea con nosotros")
@@ -271,7 +274,7 @@ async def test_the_demo_shop_page(page: Page, shop: Shop, artefacts: Path) -> No
     await page.screenshot(path=artefacts / "demo-shop-es.png")
 
 
-async def test_a_reply_to_a_closed_panel_shows_an_unread_badge(page: Page, shop: Shop) -> None:
+async def test_a_reply_to_a_closed_panel_shows_an_unread_badge(shop: Shop, page: Page) -> None:
     await open_chat(page, shop.page())
     visitor = await visitor_id(page, shop.site)
     await page.locator(f"{WIDGET} .close").click()

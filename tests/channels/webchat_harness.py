@@ -157,6 +157,10 @@ class StoringSink:
     inbound: list[Inbound] = field(default_factory=list)
 
     async def accept(self, inbound: Inbound) -> int:
+        # Shielded like the router's: a socket closed mid-store must not cut it off.
+        return await asyncio.shield(self._store(inbound))
+
+    async def _store(self, inbound: Inbound) -> int:
         async with self.db.transaction() as session:
             known = await session.scalar(
                 select(Message.id).where(
