@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 JsonDict = dict[str, Any]
 MAX_TEXT = 4096
@@ -88,3 +89,44 @@ def error_response(
     if retry_after is not None:
         body["parameters"] = {"retry_after": retry_after}
     return web.json_response(body, status=status)
+
+
+def inline_rows(markup: Any) -> list[list[JsonDict]] | None:
+    """An inline keyboard's rows, refused as Telegram refuses a broken one.
+
+    None when the markup is another kind of keyboard (a reply keyboard).
+    """
+    if not isinstance(markup, dict):
+        raise bad_request("can't parse reply keyboard markup JSON object")
+    rows = markup.get("inline_keyboard")
+    if rows is None:
+        return None
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise bad_request("can't parse reply keyboard markup JSON object")
+    for row in rows:
+        for button in row:
+            if not isinstance(button, dict) or not button.get("text"):
+                raise bad_request("can't parse inline keyboard button: text is empty")
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA:
+                raise bad_request("BUTTON_DATA_INVALID")
+    return rows
+
+
+def webhook_params(params: JsonDict) -> tuple[str, str | None]:
+    """setWebhook's URL and secret token, refused as Telegram refuses them."""
+    url = params.get("url", "")
+    if not isinstance(url, str):
+        raise bad_request("bad webhook: Failed to resolve host")
+    if url:
+        parsed = URL(url)
+        if parsed.scheme != "https":
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        if parsed.port not in WEBHOOK_PORTS:
+            raise bad_request(
+                "bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443"
+            )
+    secret = params.get("secret_token")
+    if secret is not None and not SECRET_TOKEN.fullmatch(str(secret)):
+        raise bad_request("secret token contains unallowed characters")
+    return url, None if secret is None else str(secret)

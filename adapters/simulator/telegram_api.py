@@ -9,7 +9,6 @@ to the hub's /webhooks/telegram with the secret header, as Telegram posts it.
 from __future__ import annotations
 
 import itertools
-import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -17,23 +16,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from yarl import URL
 
 from adapters.channels.telegram import SECRET_HEADER, WEBHOOK_PATH
 from adapters.simulator.bot_api import (
     CHAT_ACTIONS,
     CHAT_FIELDS,
-    MAX_CALLBACK_DATA,
     MAX_TEXT,
-    SECRET_TOKEN,
-    STRING_PARAMS,
     TOKEN_SHAPE,
-    WEBHOOK_PORTS,
     BotApiError,
     JsonDict,
     bad_request,
     error_response,
+    inline_rows,
     read_params,
+    webhook_params,
 )
 from adapters.simulator.events import (
     ChatMessage,
@@ -263,20 +259,7 @@ class SimulatedTelegram:
         return self.bot_user
 
     async def _set_webhook(self, params: JsonDict) -> bool:
-        url = params.get("url", "")
-        if not isinstance(url, str):
-            raise bad_request("bad webhook: Failed to resolve host")
-        if url:
-            parsed = URL(url)
-            if parsed.scheme != "https":
-                raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-            if parsed.port not in WEBHOOK_PORTS:
-                raise bad_request(
-                    "bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443"
-                )
-        secret = params.get("secret_token")
-        if secret is not None and not SECRET_TOKEN.fullmatch(str(secret)):
-            raise bad_request("secret token contains unallowed characters")
+        url, _ = webhook_params(params)
         self.webhook = {"url": url}
         return True
 
@@ -351,25 +334,19 @@ def _chat_id(params: JsonDict) -> int:
 
 def _inline_keyboard(markup: Any) -> tuple[tuple[InlineButton, ...], ...]:
     """The buttons of an inline keyboard, refused as Telegram refuses a broken one."""
-    if not isinstance(markup, dict):
-        raise bad_request("can't parse reply keyboard markup JSON object")
-    rows = markup.get("inline_keyboard")
+    rows = inline_rows(markup)
     if rows is None:
         return ()  # another kind of keyboard (a reply keyboard): nothing to press here
-    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-        raise bad_request("can't parse reply keyboard markup JSON object")
-    keyboard = []
-    for row in rows:
-        buttons = []
-        for button in row:
-            if not isinstance(button, dict) or not button.get("text"):
-                raise bad_request("can't parse inline keyboard button: text is empty")
-            data = button.get("callback_data")
-            if data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA:
-                raise bad_request("BUTTON_DATA_INVALID")
-            buttons.append(InlineButton(str(button["text"]), None if data is None else str(data)))
-        keyboard.append(tuple(buttons))
-    return tuple(keyboard)
+    return tuple(
+        tuple(
+            InlineButton(
+                str(b["text"]),
+                None if b.get("callback_data") is None else str(b["callback_data"]),
+            )
+            for b in row
+        )
+        for row in rows
+    )
 
 
 def _button_title(message: JsonDict, data: str) -> str | None:
@@ -381,12 +358,3 @@ def _button_title(message: JsonDict, data: str) -> str | None:
             if button.get("callback_data") == data:
                 return str(button["text"])
     return None
-
-
-def _decode(name: str, value: str) -> Any:
-    if name in STRING_PARAMS:
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value  # e.g. chat_id "@channelname": Integer or String

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -38,17 +37,15 @@ from yarl import URL
 from adapters.simulator.bot_api import (
     CHAT_ACTIONS,
     CHAT_FIELDS,
-    MAX_CALLBACK_DATA,
     MAX_TEXT,
-    SECRET_TOKEN,
-    STRING_PARAMS,
     TOKEN_SHAPE,
-    WEBHOOK_PORTS,
     BotApiError,
     JsonDict,
     bad_request,
     error_response,
+    inline_rows,
     read_params,
+    webhook_params,
 )
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -361,20 +358,7 @@ class FakeTelegramApi:
         return self.bot_user
 
     async def _set_webhook(self, params: JsonDict) -> bool:
-        url = params.get("url", "")
-        if not isinstance(url, str):
-            raise bad_request("bad webhook: Failed to resolve host")
-        if url:
-            parsed = URL(url)
-            if parsed.scheme != "https":
-                raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-            if parsed.port not in WEBHOOK_PORTS:
-                raise bad_request(
-                    "bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443"
-                )
-        secret = params.get("secret_token")
-        if secret is not None and not SECRET_TOKEN.fullmatch(secret):
-            raise bad_request("secret token contains unallowed characters")
+        url, secret = webhook_params(params)
         allowed = params.get("allowed_updates", [])
         if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):
             raise bad_request("can't parse allowed updates JSON object")
@@ -443,25 +427,7 @@ class FakeTelegramApi:
 
 
 def _check_markup(markup: Any) -> JsonDict:
-    if not isinstance(markup, dict):
+    # The fake takes inline keyboards only: the hub sends no other kind.
+    if inline_rows(markup) is None:
         raise bad_request("can't parse reply keyboard markup JSON object")
-    rows = markup.get("inline_keyboard")
-    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-        raise bad_request("can't parse reply keyboard markup JSON object")
-    for row in rows:
-        for button in row:
-            if not isinstance(button, dict) or not button.get("text"):
-                raise bad_request("can't parse inline keyboard button: text is empty")
-            data = button.get("callback_data")
-            if data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA:
-                raise bad_request("BUTTON_DATA_INVALID")
-    return markup
-
-
-def _decode(name: str, value: str) -> Any:
-    if name in STRING_PARAMS:
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value  # e.g. chat_id "@channelname": Integer or String
+    return dict(markup)
