@@ -22,6 +22,8 @@ from crm import migrate
 from crm.db import Database, async_url
 from crm.models import Base
 
+pytest_plugins = ["tests.chromium"]  # the `chromium` and `browser` fixtures
+
 POSTGRES_URL = os.environ.get("OMNIHUB_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("OMNIHUB_TEST_REDIS_URL")
 BACKENDS = ["sqlite", "postgresql"]

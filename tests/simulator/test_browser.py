@@ -1,36 +1,21 @@
 """The simulator page in a real headless Chromium, against the real hub and simulated providers.
 
-Chromium is Debian's (/usr/bin/chromium, apt-get install chromium), driven by
-Playwright. Without it the test skips, except in CI (CI is set), where it fails.
+Chromium comes from tests/chromium.py (Debian's, driven by Playwright).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import ConsoleMessage, Error, Page, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Error, Page, expect
 
 from adapters.simulator import PAGE_PATH, customers
 from bots.catalogue import text
 from crm.models import Language
 from tests.simulator.conftest import Simulation
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Without the background-networking flags Chromium keeps calling Google's services,
-# which a closed network refuses; --no-sandbox because the tests may run as root.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 REPLY_WAIT_MS = 15_000
 
 
@@ -40,36 +25,21 @@ def backend() -> str:
 
 
 @pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        message = f"the browser test needs Chromium at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
-
-
-@pytest.fixture
-async def page(chromium: Path) -> AsyncIterator[Page]:
+async def page(browser: Browser) -> AsyncIterator[Page]:
     """A fresh page; an uncaught script error or a console error on it fails the test."""
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(chromium), args=CHROMIUM_FLAGS, headless=True
-        )
-        context = await browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
-        page = await context.new_page()
-        errors: list[Error] = []
-        console: list[ConsoleMessage] = []
-        page.on("pageerror", lambda error: errors.append(error))
+    context = await browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    errors: list[Error] = []
+    console: list[ConsoleMessage] = []
+    page.on("pageerror", lambda error: errors.append(error))
 
-        def on_console(message: ConsoleMessage) -> None:
-            if message.type == "error":
-                console.append(message)
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            console.append(message)
 
-        page.on("console", on_console)
-        yield page
-        await context.close()
-        await browser.close()
+    page.on("console", on_console)
+    yield page
+    await context.close()
     assert errors == [], f"uncaught errors in the page: {errors}"
     assert [m.text for m in console] == [], "errors in the page's console"
 
