@@ -8,7 +8,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.models import Channel
+from crm.models import Channel, Language
 from dialogue.messages import DeliveryUpdate, Inbound, Outgoing, Reply, SendReceipt
 
 
@@ -97,6 +97,34 @@ class Responder(Protocol):
     """Decides what to answer (the chatbot); runs in the router's transaction."""
 
     async def respond(self, session: AsyncSession, turn: Turn) -> Sequence[Reply]: ...
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Something named in a message: an order number, a product, a store, a size..."""
+
+    name: str  # the entity type: order_number, product, store, size, color, quantity, email...
+    value: str  # normalised: the canonical lookup value when one matched, else the text
+    text: str  # as the customer wrote it
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What an NLU engine made of one message."""
+
+    intent: str  # one of bots' intent names; `out_of_scope` below the confidence threshold
+    confidence: float
+    entities: tuple[Entity, ...] = ()
+    # The language the message is written in, or None when it does not tell ("ok", "2").
+    language: Language | None = None
+
+
+class NluEngine(Protocol):
+    """Understands a customer's message: the embedded engine, or a Rasa server."""
+
+    async def parse(self, text: str) -> Understanding: ...
 
 
 class Bus(Protocol):

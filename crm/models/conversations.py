@@ -51,6 +51,9 @@ class Conversation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None]
+    # The chatbot's memory of this conversation (active and paused flows, their slots,
+    # failed understandings in a row): it follows the customer across channels.
+    bot_state: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation", order_by="Message.id"
