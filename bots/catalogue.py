@@ -1,10 +1,15 @@
-"""Reply texts per language, read from bots/texts/<language>.json."""
+"""Reply texts per language, read from bots/texts/<language>.json.
+
+A text may hold `{placeholders}`, filled by `say`. Every key exists in every language
+(a test checks it), so a missing one is a bug and raises KeyError.
+"""
 
 from __future__ import annotations
 
 import json
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from crm.models import Language
 
@@ -19,8 +24,13 @@ def _texts(language: Language) -> dict[str, str]:
 
 
 def text(key: str, language: Language) -> str:
-    """The text `key` in `language`; a key missing there is a bug, so it raises KeyError."""
+    """The text `key` in `language`, as written (placeholders unfilled)."""
     return _texts(language)[key]
+
+
+def say(key: str, language: Language, **params: Any) -> str:
+    """The text `key` in `language` with its placeholders filled."""
+    return _texts(language)[key].format(**params)
 
 
 def keys(language: Language) -> frozenset[str]:

@@ -54,6 +54,9 @@ class Conversation(Base):
     # The chatbot's memory of this conversation (active and paused flows, their slots,
     # failed understandings in a row): it follows the customer across channels.
     bot_state: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # Why the conversation was queued for a person, and what the bot knew by then
+    # (dialogue.handoff.HandoffRequest): the agent's summary.
+    handoff: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation", order_by="Message.id"

@@ -1,4 +1,4 @@
-"""conversation bot state
+"""conversation bot state and handoff summary
 
 Revision ID: 7c1d2e3f4a5b
 Revises: 5ae1c56b457f
@@ -26,8 +26,16 @@ def upgrade() -> None:
                 nullable=True,
             )
         )
+        batch_op.add_column(
+            sa.Column(
+                "handoff",
+                sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+                nullable=True,
+            )
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.drop_column("handoff")
         batch_op.drop_column("bot_state")

@@ -1,0 +1,1 @@
+"""The self-service flows: small state machines with slots, one module each."""

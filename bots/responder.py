@@ -1,0 +1,203 @@
+"""The chatbot: understands a message, runs the flow it belongs to, answers.
+
+Implements dialogue.ports.Responder. For each customer message, in the router's
+transaction:
+
+1. Understand it: a pressed button says exactly what it means; a bare carrier keyword
+   (STOP, BAJA, SAIR, START...) is an opt-out or opt-in whatever else is going on;
+   anything else goes through the NLU engine (embedded, or a Rasa server).
+2. Settle the language: an explicit switch wins and is kept; else a confident
+   detection is remembered on the customer.
+3. Run what it asks for: the active flow when the message answers it; a new flow
+   (the active one is paused, to be resumed later) when it clearly asks for another
+   task; a person when the customer asks for one, or after two messages in a row the
+   bot did not understand.
+4. Keep the bot's state on the conversation (it follows the customer across channels).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bots.flows.base import Context, Flow, Step
+from bots.flows.consent import OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, record_choice
+from bots.flows.menu import say_menu
+from bots.language import choose_language, switch_language
+from bots.state import BotState, FlowState
+from crm.models import ChannelIdentity, Conversation, Customer, utcnow
+from dialogue.identity import channel_address
+from dialogue.messages import Reply
+from dialogue.ports import NluEngine, Turn, Understanding
+
+
+class ChatbotResponder:
+    """Implements dialogue.ports.Responder."""
+
+    def __init__(
+        self,
+        nlu: NluEngine,
+        flows: Sequence[Flow],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.nlu = nlu
+        self.flows = {flow.name: flow for flow in flows}
+        self.by_intent = {intent: flow for flow in flows for intent in flow.intents}
+        self.clock = clock
+
+    async def respond(self, session: AsyncSession, turn: Turn) -> Sequence[Reply]:
+        conversation = await session.get_one(Conversation, turn.conversation_id)
+        customer = await session.get_one(Customer, turn.customer_id)
+        state = BotState.from_json(conversation.bot_state)
+        understanding = await self._understand(turn)
+        ctx = Context(
+            session=session,
+            turn=turn,
+            conversation=conversation,
+            customer=customer,
+            language=choose_language(customer, understanding, state),
+            understanding=understanding,
+            state=state,
+            now=self.clock(),
+            verified=await _verified(session, turn),
+        )
+        await self._dispatch(ctx)
+        conversation.bot_state = state.to_json()
+        return ctx.replies
+
+    async def _understand(self, turn: Turn) -> Understanding:
+        payload = turn.inbound.payload
+        if payload is not None:
+            if payload.startswith("intent:"):
+                return Understanding(payload.removeprefix("intent:"), 1.0)
+            return Understanding("choice", 1.0)
+        keyword = _keyword(turn.inbound.text)
+        if keyword in OPT_OUT_KEYWORDS:
+            return Understanding("opt_out", 1.0)
+        if keyword in OPT_IN_KEYWORDS:
+            return Understanding("opt_in", 1.0)
+        if not turn.inbound.text.strip():
+            return Understanding("out_of_scope", 0.0)  # a photo, a sticker, a location
+        return await self.nlu.parse(turn.inbound.text)
+
+    async def _dispatch(self, ctx: Context) -> None:
+        state, intent = ctx.state, ctx.intent
+        if intent != "out_of_scope":
+            state.misses = 0
+        offered_resume, state.offered_resume = state.offered_resume, False
+
+        if intent in ("opt_out", "opt_in"):
+            await record_choice(ctx, granted=intent == "opt_in")
+            return
+        if intent == "human_handoff":
+            await ctx.hand_off("asked", flow=state.active)
+            return
+        if intent == "change_language":
+            switch_language(ctx)
+            if state.active is not None:
+                await self._run(ctx, state.active, resume=True)
+            return
+        if intent == "cancel_flow":
+            self._cancel(ctx)
+            return
+        if offered_resume and state.active is None and intent in ("affirm", "deny"):
+            paused = state.take_paused()
+            if paused is not None and intent == "affirm":
+                await self._run(ctx, paused, resume=True)
+                return
+            say_menu(ctx, "menu.what_else")
+            return
+
+        active = state.active
+        flow = self._flow_for_payload(ctx)
+        if active is not None and (flow is None or flow.name == active.name):
+            active_flow = self.flows[active.name]
+            if active_flow.wants(ctx, active) or intent not in self.by_intent:
+                await self._run(ctx, active)
+                return
+        if flow is None:
+            flow = self.by_intent.get(intent)
+        if flow is not None:
+            state.pause_active()
+            await self._run(ctx, state.take_paused(flow.name) or FlowState(flow.name))
+            return
+        await self._small_talk(ctx)
+
+    def _flow_for_payload(self, ctx: Context) -> Flow | None:
+        payload = ctx.payload
+        if payload is None or ":" not in payload or payload.startswith("intent:"):
+            return None
+        return self.flows.get(payload.split(":", 1)[0])
+
+    async def _run(self, ctx: Context, flow_state: FlowState, *, resume: bool = False) -> None:
+        ctx.state.active = flow_state
+        flow = self.flows[flow_state.name]
+        step = await (flow.resume if resume else flow.advance)(ctx, flow_state)
+        if ctx.state.active is not flow_state:
+            return  # the flow handed the conversation to a person, or started another
+        if step is Step.DONE:
+            ctx.state.active = None
+            self._offer_resume(ctx)
+
+    def _offer_resume(self, ctx: Context) -> None:
+        if not ctx.state.paused:
+            return
+        title = ctx.t(f"flow.{ctx.state.paused[0].name}.title")
+        ctx.say(
+            "resume.offer",
+            task=title,
+            buttons=(
+                ctx.button("answer.yes", "intent:affirm"),
+                ctx.button("answer.no", "intent:deny"),
+            ),
+        )
+        ctx.state.offered_resume = True
+
+    def _cancel(self, ctx: Context) -> None:
+        if ctx.state.active is None:
+            say_menu(ctx, "cancel.nothing")
+            return
+        ctx.state.active = None
+        say_menu(ctx, "cancel.done")
+
+    async def _small_talk(self, ctx: Context) -> None:
+        intent = ctx.intent
+        if intent == "greet":
+            say_menu(ctx, "greet.hello", name=_first_name(ctx.customer))
+        elif intent == "thanks":
+            ctx.say("thanks.reply")
+            self._offer_resume(ctx)
+        elif intent == "goodbye":
+            ctx.say("goodbye.reply")
+        elif intent in ("affirm", "deny", "choice"):
+            say_menu(ctx, "menu.what_else")
+        else:
+            await ctx.not_understood()
+
+
+def _keyword(text: str) -> str:
+    """A message that is one bare word, as carriers compare keywords: STOP, baja, Sair."""
+    folded = unicodedata.normalize("NFKD", text.strip().strip(".!¡¿?")).upper()
+    return "".join(c for c in folded if not unicodedata.combining(c))
+
+
+def _first_name(customer: Customer) -> str:
+    """ " Ana" for a greeting, or nothing when the name is unknown."""
+    first = (customer.name or "").strip().split(" ")[0]
+    return f" {first}" if first else ""
+
+
+async def _verified(session: AsyncSession, turn: Turn) -> bool:
+    inbound = turn.inbound
+    verified = await session.scalar(
+        select(ChannelIdentity.verified).where(
+            ChannelIdentity.channel == inbound.channel,
+            ChannelIdentity.address == channel_address(inbound.channel, inbound.address),
+        )
+    )
+    return bool(verified)
