@@ -1,4 +1,5 @@
-"""Reply texts per language, read from bots/texts/<language>.json.
+"""Reply texts per language: bots/texts/<language>.json, plus one folder per flow area
+(bots/texts/<area>/<language>.json), merged; a key defined twice is a bug.
 
 A text may hold `{placeholders}`, filled by `say`. Every key exists in every language
 (a test checks it), so a missing one is a bug and raises KeyError.
@@ -18,8 +19,21 @@ DEFAULT_LANGUAGE = Language.ES
 
 @cache
 def _texts(language: Language) -> dict[str, str]:
-    raw = resources.files("bots").joinpath("texts", f"{language.value}.json").read_text("utf-8")
-    texts: dict[str, str] = json.loads(raw)
+    root = resources.files("bots").joinpath("texts")
+    files = [root.joinpath(f"{language.value}.json")]
+    files += sorted(
+        (area.joinpath(f"{language.value}.json") for area in root.iterdir() if area.is_dir()),
+        key=str,
+    )
+    texts: dict[str, str] = {}
+    for file in files:
+        if not file.is_file():
+            continue
+        part: dict[str, str] = json.loads(file.read_text("utf-8"))
+        twice = texts.keys() & part.keys()
+        if twice:
+            raise ValueError(f"texts defined twice in {file}: {sorted(twice)}")
+        texts.update(part)
     return texts
 
 

@@ -1,0 +1,12 @@
+"""Every flow the chatbot runs; the hub builds its responder from this list."""
+
+from __future__ import annotations
+
+from bots.flows.base import Flow
+from bots.flows.stores import StoreInfo
+
+
+def all_flows() -> list[Flow]:
+    return [
+        StoreInfo(),
+    ]
