@@ -53,6 +53,15 @@ class Reply:
 
     text: str
     buttons: tuple[Button, ...] = ()
+    # Where it goes when not to the customer's current channel: a one-time code goes
+    # by SMS to the phone on file, whatever channel the customer writes from.
+    to: Destination | None = None
+
+
+@dataclass(frozen=True)
+class Destination:
+    channel: Channel
+    address: str
 
 
 @dataclass(frozen=True)
