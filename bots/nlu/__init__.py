@@ -1,0 +1,1 @@
+"""The NLU engines: the embedded one, and the client of a Rasa server."""
