@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -23,12 +25,17 @@ from adapters.simulator import PAGE_PATH as SIMULATOR_PAGE
 from adapters.simulator import add_simulator_routes, start_simulated_providers
 from adapters.web.app import create_app
 from adapters.workers import run_workers, workers_ctx
+from bots.nlu.embedded import EmbeddedNlu
+from bots.nlu.evaluation import evaluate
+from bots.nlu.rasa import RasaEngine
+from bots.nlu.training import TrainingDataError, load_file
 from crm import migrate
 from crm.db import Database
 from crm.models import AgentRole, WebchatSite
 from crm.seed import seed_bulk, seed_demo
 from crm.services import staff
 from crm.services.webchat import InvalidSite, create_webchat_site
+from dialogue.ports import NluEngine
 
 T = TypeVar("T")
 log = logging.getLogger("omnihub")
@@ -340,6 +347,61 @@ def telegram_set_webhook() -> None:
     except telegram.SetWebhookError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Telegram will call {url}")
+
+
+@cli.group("nlu")
+def nlu_group() -> None:
+    """The chatbot's language understanding (embedded, or Rasa with OMNIHUB_RASA_URL)."""
+
+
+async def _with_nlu(settings: Settings, work: Callable[[NluEngine], Awaitable[T]]) -> T:
+    embedded = EmbeddedNlu.from_files()
+    if settings.rasa_url is None:
+        return await work(embedded)
+    async with RasaEngine(
+        str(settings.rasa_url), fallback=embedded, detect_language=embedded.detect_language
+    ) as rasa:
+        return await work(rasa)
+
+
+@nlu_group.command("parse")
+@click.argument("text")
+def nlu_parse(text: str) -> None:
+    """Print what the chatbot understands of TEXT, as JSON."""
+    settings = _settings()
+    understood = _run(lambda: _with_nlu(settings, lambda engine: engine.parse(text)))
+    entities = [
+        {"entity": e.name, "value": e.value, "start": e.start, "end": e.end, "text": e.text}
+        for e in understood.entities
+    ]
+    language = understood.language.value if understood.language is not None else None
+    click.echo(
+        json.dumps(
+            {
+                "intent": understood.intent,
+                "confidence": round(understood.confidence, 4),
+                "entities": entities,
+                "language": language,
+            },
+            ensure_ascii=False,
+        )
+    )
+
+
+@nlu_group.command("evaluate")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def nlu_evaluate(file: Path) -> None:
+    """Per-intent precision/recall on a Rasa NLU YAML FILE; the accuracy line comes last."""
+    settings = _settings()
+    try:
+        examples = load_file(file).examples
+    except TrainingDataError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not examples:
+        raise click.ClickException(f"{file} holds no intent examples")
+    report = _run(lambda: _with_nlu(settings, lambda engine: evaluate(engine, examples)))
+    for line in report.lines():
+        click.echo(line)
 
 
 def main() -> None:
