@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck check browser bench-start bench-seed bench-router clean
+.PHONY: run test lint typecheck check browser bench-start bench-seed bench-router bench-nlu clean
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download does not
 # work offline); installed here when we may, or they skip and say why.
@@ -49,6 +49,9 @@ bench-seed: $(STAMP)
 
 bench-router: $(STAMP)
 	$(BIN)/python benchmarks/router.py
+
+bench-nlu: $(STAMP)
+	$(BIN)/python benchmarks/nlu.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache omnihub.db omnihub.db-*
