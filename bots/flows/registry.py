@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from bots.flows.base import Flow
+from bots.flows.returns import Returns
 from bots.flows.stores import StoreInfo
 
 
 def all_flows() -> list[Flow]:
     return [
         StoreInfo(),
+        Returns(),
     ]
