@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck check browser bench-start bench-seed bench-router bench-nlu clean
+.PHONY: run test lint typecheck check browser bench-start bench-seed bench-router bench-nlu rasa clean
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download does not
 # work offline); installed here when we may, or they skip and say why.
@@ -52,6 +52,14 @@ bench-router: $(STAMP)
 
 bench-nlu: $(STAMP)
 	$(BIN)/python benchmarks/nlu.py
+
+# Rasa as its own server (scripts/rasa.sh): its environment (built once, cached in
+# ~/.cache/omnihub/rasa), bots/ trained (again only when it changed), served on
+# 127.0.0.1:5005. Then: OMNIHUB_RASA_URL=http://127.0.0.1:5005 make run
+rasa:
+	bash scripts/rasa.sh env
+	bash scripts/rasa.sh train
+	bash scripts/rasa.sh serve
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache omnihub.db omnihub.db-*

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Rasa's own environment, training and server for the project in bots/.
+#
+#   scripts/rasa.sh env              create (or reuse) Rasa's virtualenv
+#   scripts/rasa.sh train [PROJECT]  train PROJECT (default bots/) unless already trained;
+#                                    prints the model's path as the last line
+#   scripts/rasa.sh model [PROJECT]  prints the path the trained model has (or will have)
+#   scripts/rasa.sh serve [ARGS...]  serve bots/'s model: `rasa run --enable-api` on
+#                                    OMNIHUB_RASA_HOST:OMNIHUB_RASA_PORT (127.0.0.1:5005);
+#                                    ARGS go to `rasa run`
+#
+# Rasa pins libraries years older than the hub's (see docs/decisions.md), so it never
+# lives in the hub's environment: it gets its own, cached outside the clone in
+# OMNIHUB_RASA_HOME (default ~/.cache/omnihub/rasa) with the trained models, so that
+# neither CI nor a developer rebuilds it or retrains an unchanged project.
+set -euo pipefail
+
+RASA_VERSION=3.6.21
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RASA_HOME=${OMNIHUB_RASA_HOME:-$HOME/.cache/omnihub/rasa}
+VENV=$RASA_HOME/venv-$RASA_VERSION
+PY=$VENV/bin/python  # always `python -m`: the venv is built elsewhere and moved in place
+
+export RASA_TELEMETRY_ENABLED=false
+export SQLALCHEMY_SILENCE_UBER_WARNING=1
+export RASA_CACHE_DIRECTORY=$RASA_HOME/cache
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+say() { printf 'rasa.sh: %s\n' "$*" >&2; }
+
+env_works() {
+    [ -f "$VENV/.complete" ] && "$PY" -c "
+import importlib.metadata, sys
+sys.exit(importlib.metadata.version('rasa') != '$RASA_VERSION')
+" 2>/dev/null
+}
+
+python_310() {  # prints a Python 3.10 interpreter, if there is one
+    local candidate
+    if command -v pyenv >/dev/null; then
+        for candidate in $(ls -d "$(pyenv root)"/versions/3.10.*/bin/python 2>/dev/null | sort -V -r); do
+            "$candidate" -c '' 2>/dev/null && { echo "$candidate"; return; }
+        done
+    fi
+    command -v python3.10 || true
+}
+
+# Python 3.11 only: rasa declares <3.11 but runs. pip cannot resolve it there, so rasa
+# goes in without dependencies and then its own requirements as they read on 3.10
+# (minus rasa-sdk, which the server does not need; matplotlib 3.6 has 3.11 wheels).
+install_on_311() {
+    local py=$1
+    "$py" -m pip install --no-deps --ignore-requires-python "rasa==$RASA_VERSION"
+    "$py" - >"$2" <<'EOF'
+import importlib.metadata
+
+from pip._vendor.packaging.requirements import Requirement
+
+on_310 = {"python_version": "3.10", "python_full_version": "3.10.13", "extra": ""}
+for line in importlib.metadata.requires("rasa") or []:
+    req = Requirement(line)
+    if req.name == "rasa-sdk" or (req.marker and not req.marker.evaluate(on_310)):
+        continue
+    req.marker = None
+    print("matplotlib>=3.6,<3.7" if req.name == "matplotlib" else req)
+EOF
+    "$py" -m pip install -r "$2"
+}
+
+cmd_env() {
+    mkdir -p "$RASA_HOME"
+    exec 9>"$RASA_HOME/.env.lock"
+    flock 9  # another run may be building it: wait, then reuse
+    if env_works; then
+        say "reusing $VENV"
+        return
+    fi
+    local base build=$VENV.build.$$
+    base=$(python_310)
+    rm -rf "$VENV" "$build"
+    trap 'rm -rf "$build"' EXIT
+    if [ -n "$base" ]; then
+        say "building $VENV with $base"
+        "$base" -m venv "$build"
+        "$build/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
+        "$build/bin/python" -m pip install "rasa==$RASA_VERSION"
+    else
+        base=$(command -v python3.11 || command -v python3)
+        say "no Python 3.10; building $VENV with $base and rasa's requirements for 3.10"
+        "$base" -m venv "$build"
+        "$build/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
+        install_on_311 "$build/bin/python" "$build/rasa-requirements.txt"
+    fi
+    touch "$build/.complete"
+    mv "$build" "$VENV"
+    trap - EXIT
+    env_works || { say "the new environment does not import rasa $RASA_VERSION"; exit 1; }
+    say "built $VENV"
+}
+
+project_hash() {  # what a model depends on: Rasa's version and the project's YAML files
+    local project=$1
+    {
+        echo "rasa $RASA_VERSION"
+        cd "$project" && find . -maxdepth 1 -name '*.yml' -print0 | sort -z | xargs -0 sha256sum
+        [ ! -d data ] || find data -type f \( -name '*.yml' -o -name '*.yaml' \) -print0 \
+            | sort -z | xargs -0 -r sha256sum
+    } | sha256sum | cut -c1-16
+}
+
+model_path() {
+    local project=${1:-$ROOT/bots}
+    echo "$RASA_HOME/models/$(basename "$(cd "$project" && pwd)")-$(project_hash "$project").tar.gz"
+}
+
+cmd_train() {
+    local project model tmp
+    project=$(cd "${1:-$ROOT/bots}" && pwd)
+    model=$(model_path "$project")
+    mkdir -p "$RASA_HOME/models"
+    exec 8>"$RASA_HOME/.train.lock"
+    flock 8  # one training at a time: a second run waits, then reuses the model
+    if [ -f "$model" ]; then
+        say "unchanged project, reusing $model"
+    else
+        env_works || { say "no Rasa environment yet: run scripts/rasa.sh env"; exit 1; }
+        rm -rf "$RASA_HOME"/train.*  # left by an interrupted training (we hold the lock)
+        tmp=$(mktemp -d "$RASA_HOME/train.XXXXXX")
+        trap 'rm -rf "$tmp"' EXIT
+        say "training $project"
+        # Rasa writes beside where it runs; keep that out of the clone.
+        (cd "$tmp" && "$PY" -m rasa train --quiet >&2 \
+            --config "$project/config.yml" --domain "$project/domain.yml" \
+            --data "$project/data" --out "$tmp/out" --fixed-model-name model)
+        mv "$tmp/out/model.tar.gz" "$model"
+        rm -rf "$tmp"
+        trap - EXIT
+    fi
+    echo "$model"
+}
+
+cmd_serve() {
+    local model
+    model=$(cmd_train "$ROOT/bots" | tail -n1)
+    mkdir -p "$RASA_HOME/run"
+    cd "$RASA_HOME/run"
+    say "serving $model on ${OMNIHUB_RASA_HOST:-127.0.0.1}:${OMNIHUB_RASA_PORT:-5005}"
+    exec "$PY" -m rasa run --enable-api --model "$model" \
+        --interface "${OMNIHUB_RASA_HOST:-127.0.0.1}" --port "${OMNIHUB_RASA_PORT:-5005}" \
+        --credentials "$ROOT/bots/credentials.yml" "$@"
+}
+
+case ${1:-} in
+    env) cmd_env ;;
+    train) shift; cmd_train "$@" ;;
+    model) shift; model_path "$@" ;;
+    serve) shift; cmd_serve "$@" ;;
+    *) sed -n '2,11p' "$0" >&2; exit 2 ;;
+esac
