@@ -10,6 +10,7 @@ from pytest_aiohttp.plugin import AiohttpClient
 
 from adapters.settings import Settings
 from adapters.web.app import create_app
+from tests.fakes.rasa_api import FakeRasa
 
 Client = TestClient[web.Request, web.Application]
 
@@ -69,6 +70,29 @@ async def test_readyz_reports_an_unreachable_redis(
     checks = (await response.json())["checks"]
     assert checks["database"] == "ok"
     assert checks["redis"].startswith("error:")
+
+
+async def test_readyz_reports_rasa(aiohttp_client: AiohttpClient, database_url: str) -> None:
+    async with FakeRasa() as rasa:
+        settings = Settings(OMNIHUB_DATABASE_URL=database_url, OMNIHUB_RASA_URL=rasa.base_url)
+        response = await (await _client(aiohttp_client, settings)).get("/readyz")
+    assert response.status == 200
+    assert (await response.json())["checks"] == {"database": "ok", "rasa": "ok"}
+
+
+async def test_a_down_rasa_is_reported_but_the_hub_stays_ready(
+    aiohttp_client: AiohttpClient, database_url: str
+) -> None:
+    settings = Settings(
+        OMNIHUB_DATABASE_URL=database_url, OMNIHUB_RASA_URL=f"http://127.0.0.1:{_closed_port()}"
+    )
+    response = await (await _client(aiohttp_client, settings)).get("/readyz")
+    # The embedded engine understands customers while Rasa is down.
+    assert response.status == 200
+    body = await response.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["rasa"].startswith("error:")
+    assert "embedded engine answers" in body["checks"]["rasa"]
 
 
 async def test_metrics_are_in_prometheus_text_format(aiohttp_client: AiohttpClient) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from adapters.web.keys import DATABASE, REDIS
+from adapters.web.keys import DATABASE, REDIS, SETTINGS
 
 READY_TIMEOUT = 2.0
 
@@ -17,7 +18,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when every backing service answers: the database and, if configured, Redis."""
+    """Ready when every backing service answers: the database and, if configured, Redis.
+
+    A configured Rasa server is reported too, but a down Rasa leaves the hub ready:
+    the embedded engine understands customers meanwhile (omnihub_nlu_fallbacks_total).
+    """
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(request.app[DATABASE].ping(), READY_TIMEOUT)
@@ -31,10 +36,29 @@ async def readyz(request: web.Request) -> web.Response:
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}: {exc}"
     ready = all(v == "ok" for v in checks.values())
+    rasa_url = request.app[SETTINGS].rasa_url
+    if rasa_url is not None:
+        checks["rasa"] = await _rasa_status(str(rasa_url))
     return web.json_response(
         {"status": "ok" if ready else "unavailable", "checks": checks},
         status=200 if ready else 503,
     )
+
+
+async def _rasa_status(url: str) -> str:
+    """Whether the Rasa server answers with a model loaded (GET /status; 409 without one)."""
+    timeout = aiohttp.ClientTimeout(total=READY_TIMEOUT)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(f"{url.rstrip('/')}/status") as response,
+        ):
+            if response.status == 200:
+                return "ok"
+            problem = f"HTTP {response.status}"
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    return f"error: {problem} (the embedded engine answers)"
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -3,9 +3,10 @@
 Rasa's answers were recorded from a real `rasa run --enable-api` (3.6.21): the intent
 and its confidence, entities with `start`/`end` in characters, the extractor and the
 processors that changed the value (a synonym), the tokens, and a ranking of up to ten
-intents. Below the FallbackClassifier's threshold the intent is `nlu_fallback` with
-the threshold as confidence, and the real guesses follow in the ranking. Failures look
-like Rasa's too (a JSON error body with HTTP 500, as an empty text gets).
+intents. Below the FallbackClassifier's threshold the intent is `nlu_fallback` with the
+threshold as confidence, and the real guesses follow in the ranking. Failures look like
+Rasa's too (a JSON error body with HTTP 500, as an empty text gets). `GET /status` names
+the loaded model.
 
     async with FakeRasa() as rasa:
         rasa.teach("donde esta ES-100234", "order_status", 0.93,
@@ -77,6 +78,7 @@ class FakeRasa:
     async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_post("/model/parse", self._parse)
+        app.router.add_get("/status", self._status)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -94,6 +96,15 @@ class FakeRasa:
         self._closing.set()
         assert self._runner is not None
         await self._runner.cleanup()
+
+    async def _status(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "model_file": "bots-0123456789abcdef.tar.gz",
+                "model_id": "ef7971ba1d1a46f39d3cebf88fc7ade7",
+                "num_active_training_jobs": 0,
+            }
+        )
 
     async def _parse(self, request: web.Request) -> web.Response:
         body = await request.json()
