@@ -57,9 +57,12 @@ async def match_products(
             choices[(external_id, language)] = fold(name)
         choices[(external_id, "id")] = fold(external_id)
     best: dict[str, float] = {}
-    for _, score, key in process.extract(
-        wanted, choices, scorer=fuzz.WRatio, score_cutoff=PRODUCT_CUTOFF, limit=limit * 4
+    for name, score, key in process.extract(
+        wanted, choices, scorer=fuzz.WRatio, score_cutoff=PRODUCT_CUTOFF, limit=None
     ):
+        # WRatio scores every "tenis ..." alike for "tenis brisa 42"; the words the
+        # query and the name share tell the Brisa apart.
+        score = (score + fuzz.token_set_ratio(wanted, name)) / 2
         external_id = key[0]
         best[external_id] = max(score, best.get(external_id, 0.0))
     ranked = sorted(best.items(), key=lambda item: -item[1])
