@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from bots.flows.base import Flow
+from bots.flows.reservations import CancelReservation, ReserveItem
 from bots.flows.returns import Returns
+from bots.flows.stock import CheckStock
 from bots.flows.stores import StoreInfo
 
 
@@ -11,4 +13,7 @@ def all_flows() -> list[Flow]:
     return [
         StoreInfo(),
         Returns(),
+        CheckStock(),
+        ReserveItem(),
+        CancelReservation(),
     ]
