@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bots.nlu.embedded import EmbeddedNlu
 from crm import migrate
 from crm.db import Database, async_url
 from crm.models import Base
@@ -115,3 +116,9 @@ def redis_url() -> str:
     if not REDIS_URL:
         pytest.skip("Redis tests need OMNIHUB_TEST_REDIS_URL (CI sets it)")
     return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def nlu() -> EmbeddedNlu:
+    """One embedded NLU engine, trained once per test session from bots/data."""
+    return EmbeddedNlu.from_files()
