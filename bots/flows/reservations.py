@@ -279,18 +279,18 @@ class ReserveItem(Flow):
         return Step.DONE
 
 
-def code_in(text: str, *, strict: bool) -> str | None:
-    """A pick-up code in what the customer wrote ("K7M-2PQ", "k7m2pq").
-
-    `strict` (the customer was not asked for one): only a token with a digit, so that a
-    six-letter word is not taken for a code.
-    """
+def codes_in(text: str) -> list[str]:
+    """What could be pick-up codes in what the customer wrote ("K7M-2PQ", "k7m2pq")."""
+    found = []
     for token in text.split():
         code = pickup_code_key(token.strip(".,;:!?¡¿()\"'#"))
-        well_formed = len(code) == CODE_LENGTH and all(c in CODE_ALPHABET for c in code)
-        if well_formed and (not strict or any(c.isdigit() for c in code)):
-            return code
-    return None
+        if len(code) == CODE_LENGTH and all(c in CODE_ALPHABET for c in code):
+            found.append(code)
+    return found
+
+
+def _has_digit(code: str) -> bool:
+    return any(c.isdigit() for c in code)
 
 
 class CancelReservation(Flow):
@@ -301,14 +301,14 @@ class CancelReservation(Flow):
     intents: ClassVar[frozenset[str]] = frozenset({"cancel_reservation"})
 
     def wants(self, ctx: Context, state: FlowState) -> bool:
-        return super().wants(ctx, state) or code_in(ctx.text, strict=True) is not None
+        return super().wants(ctx, state) or any(map(_has_digit, codes_in(ctx.text)))
 
     async def advance(self, ctx: Context, state: FlowState) -> Step:
         choice = ctx.choice(self.name)
         if choice is not None and choice[0] == "code":
             code: str | None = choice[1]
         else:
-            code = code_in(ctx.text, strict=state.awaiting != "code") if ctx.text else None
+            code = await self._code_in(ctx, state)
         if code is not None:
             state.slots["code"] = code
         elif state.awaiting == "confirm":
@@ -324,6 +324,27 @@ class CancelReservation(Flow):
 
     async def resume(self, ctx: Context, state: FlowState) -> Step:
         return await self._proceed(ctx, state)
+
+    async def _code_in(self, ctx: Context, state: FlowState) -> str | None:
+        """The code the customer gave, if any.
+
+        Asked for one, any well-formed token is a code. Otherwise a six-letter word
+        ("PUEDES") is one only when it is one of the customer's own codes: a token
+        with a digit is always one, so unknown and other people's codes get one answer.
+        """
+        candidates = codes_in(ctx.text)
+        if state.awaiting == "code" or not candidates:
+            return candidates[0] if candidates else None
+        with_digit = [c for c in candidates if _has_digit(c)]
+        if with_digit:
+            return with_digit[0]
+        own = await ctx.session.scalars(
+            select(Reservation.pickup_code).where(
+                Reservation.customer_id == ctx.customer.id,
+                Reservation.pickup_code.in_(candidates),
+            )
+        )
+        return next(iter(own.all()), None)
 
     async def _proceed(self, ctx: Context, state: FlowState) -> Step:
         code = state.slots.get("code")
