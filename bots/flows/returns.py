@@ -28,6 +28,7 @@ from bots.flows.base import MISSES_BEFORE_HANDOFF, Context, Flow, Step
 from bots.flows.menu import say_menu
 from bots.flows.stores import store_card
 from bots.lookup import PRODUCT_CUTOFF, format_money, match_stores, store_by_code, usual_store
+from bots.nlu.vocabulary import colour_name
 from bots.state import FlowState
 from crm.errors import (
     ExceedsReturnable,
@@ -39,7 +40,6 @@ from crm.errors import (
 )
 from crm.models import (
     RECEIVED_STATUSES,
-    Language,
     Order,
     OrderItem,
     OrderStatus,
@@ -161,7 +161,15 @@ class Returns(Flow):
         if super().wants(ctx, state):
             return True
         expected = _ENTITIES_WHEN_AWAITING.get(state.awaiting or "", frozenset())
-        return any(e.name in expected for e in ctx.understanding.entities)
+        if any(e.name in expected for e in ctx.understanding.entities):
+            return True
+        # Words that answer the question even when the engine hears another request:
+        # "courier" or "it came late" sound like order status, yet answer "how" and "why".
+        if state.awaiting == "method":
+            return _mentions(ctx.text, (*_COURIER_WORDS, *_IN_STORE_WORDS))
+        if state.awaiting in ("reason", "confirm"):
+            return reason_from_text(ctx.text) is not ReturnReason.OTHER
+        return False
 
     async def advance(self, ctx: Context, state: FlowState) -> Step:
         if not ctx.verified:
@@ -609,7 +617,7 @@ def _screen(ctx: Context, order: Order, returned: dict[int, int]) -> _Purchase:
 
 def _line(ctx: Context, item: OrderItem, returned: int) -> _Line:
     variant = item.variant
-    parts = [variant.size, _colour(variant.color, ctx.language) if variant.color else None]
+    parts = [variant.size, colour_name(variant.color, ctx.language) if variant.color else None]
     return _Line(
         line_no=item.line_no,
         name=variant.product.name(ctx.language.value),
@@ -618,14 +626,6 @@ def _line(ctx: Context, item: OrderItem, returned: int) -> _Line:
         returnable=max(0, item.quantity - returned),
         unit_price_minor=item.unit_price_minor,
     )
-
-
-def _colour(key: str, language: Language) -> str:
-    """A colour as the customer calls it.
-
-    Shows the stored key (English) until bots.nlu.vocabulary names colours per language.
-    """
-    return key
 
 
 def _still_returnable(state: FlowState, purchase: _Purchase) -> bool:
