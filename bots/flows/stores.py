@@ -21,8 +21,9 @@ def store_card(ctx: Context, store: Store) -> str:
         else ctx.t("store.closed_today")
     )
     now = ctx.t("store.open_now") if is_open(store, ctx.now) else ctx.t("store.closed_now")
-    return ctx.t("store.card", name=store.name, address=store.address, city=store.city,
-                 hours=hours, now=now, phone=store.phone or "-")  # fmt: skip
+    card = ctx.t("store.card", name=store.name, address=store.address, city=store.city,
+                 hours=hours, now=now)  # fmt: skip
+    return card + "\n" + ctx.t("store.phone", phone=store.phone) if store.phone else card
 
 
 class StoreInfo(Flow):

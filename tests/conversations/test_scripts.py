@@ -11,9 +11,10 @@ Telegram APIs, sent by the real libraries. A turn is one of:
     - share_contact: true   on Telegram, the customer shares their own contact card
 
 with `expect:` (fragments the answer must hold, any case and accents), `absent:`
-(fragments it must not hold) or `silent: true` (no answer at all: a person has it). The scripts are written per language, as customers write: typos,
-corrections, cancellations, a change of channel in the middle of a flow, and tries to
-read someone else's order.
+(fragments it must not hold) or `silent: true` (no answer at all: a person has it).
+The scripts are written per language, as customers write: typos, corrections,
+cancellations, a change of channel in the middle of a flow, and tries to read someone
+else's order.
 """
 
 from __future__ import annotations

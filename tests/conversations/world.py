@@ -42,13 +42,15 @@ PEOPLE = {
     "ana": Person("ana", "Ana García", "+34612345678", 5001),
     "joao": Person("joao", "João Silva", "+351912345678", 5002),
     "maria": Person("maria", "Maria Souza", "+5511987654321", 5003),
-    "emma": Person("emma", "Emma Brown", "+447700900123", 5004),
+    "emma": Person("emma", "Emma Brown", "+447911123456", 5004),
     "bruno": Person("bruno", "Bruno Díaz", "+34699887766", 5005),
 }
 
 
-def _hours(store: Store, opens: time, closes: time) -> None:
-    store.hours = [StoreHours(weekday=d, opens=opens, closes=closes) for d in range(7)]
+def _hours(session: AsyncSession, store: Store, opens: time, closes: time) -> None:
+    session.add_all(
+        StoreHours(store_id=store.id, weekday=d, opens=opens, closes=closes) for d in range(7)
+    )
 
 
 async def build(session: AsyncSession, now: datetime) -> None:
@@ -62,7 +64,7 @@ async def build(session: AsyncSession, now: datetime) -> None:
         session, "LON-01", name="Rumbo Covent Garden", city="London", country="GB", currency="GBP"
     )
     for store in (madrid, madrid2, lisboa, sao_paulo, london):
-        _hours(store, time(0, 0), time(23, 59))
+        _hours(session, store, time(0, 0), time(23, 59))
     sao_paulo.timezone = "America/Sao_Paulo"
     london.timezone = "Europe/London"
     lisboa.timezone = "Europe/Lisbon"
