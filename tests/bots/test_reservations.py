@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select
 
 from crm.db import Database
@@ -24,16 +23,6 @@ from tests.bots.test_stock import (
     world,
 )
 from tests.builders import add_customer
-
-
-@pytest.fixture
-def real_nlu(request: pytest.FixtureRequest) -> NluEngine:
-    """The embedded engine, once tests/bots/conftest.py provides it as `nlu`."""
-    try:
-        engine: NluEngine = request.getfixturevalue("nlu")
-    except pytest.FixtureLookupError:
-        pytest.skip("needs the `nlu` fixture (the embedded engine) in tests/bots/conftest.py")
-    return engine
 
 
 async def reserved(db: Database, shop: World, store: str, size: str, colour: str) -> int:
@@ -279,10 +268,10 @@ async def test_keeping_a_reservation_and_having_none(db: Database) -> None:
 # --- Through the embedded NLU engine -------------------------------------------------------
 
 
-async def test_reserve_and_correct_in_words(db: Database, real_nlu: NluEngine) -> None:
+async def test_reserve_and_correct_in_words(db: Database, nlu: NluEngine) -> None:
     shop = await world(db)
     await customer(db, ES_PHONE, usual=shop.stores["MAD-FUE"])
-    chat = Chat(db, real_nlu)
+    chat = Chat(db, nlu)
     said = await chat.telegram(
         "quiero reservar las zapatillas brisa en 42", "tg-es", contact=ES_PHONE
     )
@@ -298,10 +287,10 @@ async def test_reserve_and_correct_in_words(db: Database, real_nlu: NluEngine) -
     assert await reserved(db, shop, "OPO-CAT", "42", "black") == 1
 
 
-async def test_reserve_in_portuguese_and_say_no(db: Database, real_nlu: NluEngine) -> None:
+async def test_reserve_in_portuguese_and_say_no(db: Database, nlu: NluEngine) -> None:
     shop = await world(db)
     await customer(db, BR_PHONE)
-    chat = Chat(db, real_nlu)
+    chat = Chat(db, nlu)
     said = await chat.whatsapp("quero reservar o tenis brisa 42 preto na Oscar Freire", BR_PHONE)
     assert said.has("Rumbo Oscar Freire tem 0 disponíveis neste momento.", "Onde quer retirar")
     said = await chat.whatsapp("em sao paulo", BR_PHONE)  # the one store there that has it
@@ -311,15 +300,13 @@ async def test_reserve_in_portuguese_and_say_no(db: Database, real_nlu: NluEngin
     assert await reserved(db, shop, "SAO-IBI", "42", "black") == 0
 
 
-async def test_cancel_a_reservation_by_its_code_in_english(
-    db: Database, real_nlu: NluEngine
-) -> None:
+async def test_cancel_a_reservation_by_its_code_in_english(db: Database, nlu: NluEngine) -> None:
     shop = await world(db)
     ana = await customer(db, EN_PHONE)
     async with db.transaction() as s:
         held = await reserve_item(s, ana.id, "MAD-FUE", shop.sku("42", "black"), 1)
         held.pickup_code = "EKQWYZ"  # a code without digits reads like a word
-    chat = Chat(db, real_nlu)
+    chat = Chat(db, nlu)
     said = await chat.whatsapp("please cancel my reservation ekqwyz", EN_PHONE)
     assert said.has("Shall I cancel reservation EKQWYZ")
     said = await chat.whatsapp("yes", EN_PHONE)
