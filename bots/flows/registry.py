@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bots.flows.base import Flow
+from bots.flows.orders import OrderStatus, PurchaseHistory
 from bots.flows.reservations import CancelReservation, ReserveItem
 from bots.flows.returns import Returns
 from bots.flows.stock import CheckStock
@@ -12,6 +13,8 @@ from bots.flows.stores import StoreInfo
 def all_flows() -> list[Flow]:
     return [
         StoreInfo(),
+        OrderStatus(),
+        PurchaseHistory(),
         Returns(),
         CheckStock(),
         ReserveItem(),
