@@ -17,10 +17,10 @@ from redis.asyncio import Redis
 from telegram import Bot
 
 from adapters.channels import telegram, twilio, webchat
+from adapters.chatbot import open_chatbot
 from adapters.redis_backends import RedisBus, RedisRateLimiter
 from adapters.settings import Settings
 from adapters.web.keys import BUS, DATABASE, INBOUND, REDIS, SETTINGS
-from bots.acknowledge import AcknowledgeResponder
 from crm.db import Database
 from crm.models import Channel
 from dialogue.local_bus import InProcessBus
@@ -79,21 +79,24 @@ async def open_hub(
         senders[Channel.TELEGRAM] = telegram.sender(telegram_bot)
     senders[Channel.WEBCHAT] = webchat.WebchatSender(bus)
     outbox = Outbox(db, senders, limiter, _rates(settings, senders))
-    router = Router(db, responder or AcknowledgeResponder(), outbox)
-    try:
-        yield Hub(router, outbox, bus, senders)
-    finally:
+    async with contextlib.AsyncExitStack() as stack:
+        if responder is None:  # the product's chatbot; tests plug in their own
+            responder = await stack.enter_async_context(open_chatbot(settings, db))
+        router = Router(db, responder, outbox)
         try:
-            await asyncio.wait_for(router.idle(), SHUTDOWN_GRACE)
-        except TimeoutError:
-            # Nothing is lost: what was not answered is answered by recover() at start.
-            log.warning("stopped with messages still being answered")
-        await outbox.close()
-        for sender in twilio_senders:
-            if isinstance(sender, twilio.TwilioSender):
-                await sender.aclose()
-        if isinstance(bus, RedisBus):
-            await bus.aclose()
+            yield Hub(router, outbox, bus, senders)
+        finally:
+            try:
+                await asyncio.wait_for(router.idle(), SHUTDOWN_GRACE)
+            except TimeoutError:
+                # Nothing is lost: what was not answered is answered by recover() at start.
+                log.warning("stopped with messages still being answered")
+            await outbox.close()
+            for sender in twilio_senders:
+                if isinstance(sender, twilio.TwilioSender):
+                    await sender.aclose()
+            if isinstance(bus, RedisBus):
+                await bus.aclose()
 
 
 HUB = web.AppKey("hub", Hub)

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Error, Page, expect
 
 from adapters.simulator import PAGE_PATH, customers
-from bots.catalogue import text
+from bots.catalogue import say
 from crm.models import Language
 from tests.simulator.conftest import Simulation
 
@@ -53,7 +53,7 @@ async def test_a_customer_writes_by_sms_and_sees_the_hub_answer(
     await expect(sms.locator(".who strong")).to_have_text(customers.SMS_CUSTOMER.phone)
 
     # Written like markup on purpose: it must show as the very characters typed.
-    question = "<b>Hola</b> ¿tenéis la zapatilla urbana en el 38? <img src=x onerror=alert(1)>"
+    question = "<b>Hola</b> buenas <img src=x onerror=alert(1)>"
     await sms.get_by_placeholder("Write a message").fill(question)
     await sms.get_by_role("button", name="Send").click()
 
@@ -63,8 +63,8 @@ async def test_a_customer_writes_by_sms_and_sees_the_hub_answer(
     assert await asked.locator("b, img").count() == 0
 
     answer = sms.locator(".msg.out")
-    await expect(answer.locator(".text")).to_have_text(
-        text("ack.received", Language.ES), timeout=REPLY_WAIT_MS
+    await expect(answer.locator(".text")).to_contain_text(
+        say("greet.hello", Language.ES, name=""), timeout=REPLY_WAIT_MS
     )
     await expect(answer).to_have_attribute("data-status", "delivered", timeout=REPLY_WAIT_MS)
     await expect(answer.locator(".meta")).to_contain_text("Delivered")
@@ -72,10 +72,10 @@ async def test_a_customer_writes_by_sms_and_sees_the_hub_answer(
 
     # The other phones, so the screenshot shows each channel's look.
     telegram = page.locator('section[data-channel="telegram"]')
-    await telegram.get_by_placeholder("Write a message").fill("Hola, ¿abrís el domingo?")
+    await telegram.get_by_placeholder("Write a message").fill("¿Qué horario tiene la tienda?")
     await telegram.get_by_role("button", name="Send").click()
     await expect(telegram.locator(".msg.out .text")).to_have_text(
-        text("ack.received", Language.ES), timeout=REPLY_WAIT_MS
+        say("store.ask", Language.ES), timeout=REPLY_WAIT_MS
     )
     whatsapp = page.locator('section[data-channel="whatsapp"]')
     await whatsapp.get_by_placeholder("Write a message").fill("Oi! Minha encomenda já saiu?")

@@ -10,7 +10,7 @@ from adapters.channels.twilio import INBOUND_PATH
 from adapters.simulator import customers
 from adapters.simulator.events import ChatMessage, Direction, Status, StatusChange
 from adapters.simulator.providers import SMS_FROM, WHATSAPP_FROM
-from bots.catalogue import text
+from bots.catalogue import say
 from crm.db import Database
 from crm.models import (
     Channel,
@@ -46,11 +46,11 @@ async def _status_of(db: Database, provider_id: str) -> DeliveryStatus | None:
         )
 
 
-async def test_an_sms_is_acknowledged_in_spanish_and_its_delivery_recorded(
+async def test_an_sms_is_answered_in_spanish_and_its_delivery_recorded(
     simulation: Simulation, db: Database
 ) -> None:
     status, answer = await simulation.act(
-        channel="sms", phone="+34 612 48 93 27", text="Hola, ¿tenéis la zapatilla urbana en el 38?"
+        channel="sms", phone="+34 612 48 93 27", text="Hola, buenas tardes"
     )
     assert (status, answer) == (200, {"customer": LUCIA, "hub_status": 200})
 
@@ -58,7 +58,7 @@ async def test_an_sms_is_acknowledged_in_spanish_and_its_delivery_recorded(
     await eventually(lambda: len(twilio.messages) == 1)
     (reply,) = twilio.messages
     assert (reply.to, reply.from_) == (LUCIA, SMS_FROM)
-    assert reply.body == text("ack.received", Language.ES)
+    assert reply.body.startswith(say("greet.hello", Language.ES, name=""))
     assert reply.status_callback == PUBLIC + "/webhooks/twilio/status"
 
     # The signed "delivered" callback reached the hub through its real status webhook.
@@ -72,7 +72,7 @@ async def test_an_sms_is_acknowledged_in_spanish_and_its_delivery_recorded(
         )
     assert inbound is not None
     assert (inbound.channel, inbound.address) == (Channel.SMS, LUCIA)
-    assert inbound.body == "Hola, ¿tenéis la zapatilla urbana en el 38?"
+    assert inbound.body == "Hola, buenas tardes"
 
 
 async def test_the_page_hears_the_whole_exchange(simulation: Simulation) -> None:
@@ -151,7 +151,8 @@ async def test_a_whatsapp_reply_goes_back_on_whatsapp(simulation: Simulation, db
     await eventually(lambda: len(twilio.messages) == 1)
     (reply,) = twilio.messages
     assert (reply.to, reply.from_) == (f"whatsapp:{lucas.phone}", f"whatsapp:{WHATSAPP_FROM}")
-    assert reply.body == text("ack.received", Language.PT)
+    first_name = lucas.name.split()[0]
+    assert reply.body.startswith(say("greet.hello", Language.PT, name=f" {first_name}"))
 
     async def delivered() -> bool:
         return await _status_of(db, reply.sid) is DeliveryStatus.DELIVERED
@@ -162,14 +163,15 @@ async def test_a_whatsapp_reply_goes_back_on_whatsapp(simulation: Simulation, db
 async def test_a_telegram_text_is_answered_through_send_message(
     simulation: Simulation, db: Database
 ) -> None:
-    status, answer = await simulation.act(**_telegram(text="Buenas, ¿abrís el domingo?"))
+    status, answer = await simulation.act(**_telegram(text="¿Qué horario tiene la tienda?"))
     assert (status, answer) == (200, {"customer": str(CARLOS.id), "hub_status": 200})
 
     telegram = simulation.providers.telegram
     await eventually(lambda: len(telegram.sent) == 1)
     (reply,) = telegram.sent
     assert reply["chat"]["id"] == CARLOS.id
-    assert reply["text"] == text("ack.received", Language.ES)
+    # No store is known yet, so the bot asks which one.
+    assert reply["text"] == say("store.ask", Language.ES)
     async with db.transaction() as session:
         identity = await session.scalar(select(ChannelIdentity))
     assert identity is not None
