@@ -25,7 +25,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bots.flows.base import Context, Flow, Step
-from bots.flows.consent import OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, record_choice
+from bots.flows.consent import (
+    CANCEL_KEYWORDS,
+    OPT_IN_KEYWORDS,
+    OPT_OUT_KEYWORDS,
+    record_choice,
+)
 from bots.flows.menu import say_menu
 from bots.language import choose_language, switch_language
 from bots.state import BotState, FlowState
@@ -67,7 +72,9 @@ class ChatbotResponder:
             verified=await _verified(session, turn),
         )
         await self._dispatch(ctx)
-        conversation.bot_state = state.to_json()
+        # A flow may have moved the customer into another conversation (a verified
+        # one-time code joins the one they already had): the state goes with them.
+        ctx.conversation.bot_state = state.to_json()
         return ctx.replies
 
     async def _understand(self, turn: Turn) -> Understanding:
@@ -92,6 +99,9 @@ class ChatbotResponder:
         offered_resume, state.offered_resume = state.offered_resume, False
 
         if intent in ("opt_out", "opt_in"):
+            if state.active is not None and _keyword(ctx.text) in CANCEL_KEYWORDS:
+                ctx.say("cancel.left", task=ctx.t(f"flow.{state.active.name}.title"))
+                state.active = None
             await record_choice(ctx, granted=intent == "opt_in")
             return
         if intent == "human_handoff":

@@ -19,6 +19,9 @@ OPT_OUT_KEYWORDS = frozenset(
         "SAIR", "PARE", "DESCADASTRAR", "REMOVER",
     }
 )  # fmt: skip
+# Words that also mean "cancel what we are doing": an opt-out is recorded all the same
+# (it must never be lost), and the task under way is left too.
+CANCEL_KEYWORDS = frozenset({"CANCEL", "CANCELAR"})
 OPT_IN_KEYWORDS = frozenset(
     {"START", "UNSTOP", "SUBSCRIBE", "ALTA", "SUSCRIBIR", "SUSCRIBIRME", "VOLTAR", "INSCREVER"}
 )

@@ -145,3 +145,16 @@ async def test_cancelling_leaves_the_flow_and_the_next_answer_starts_afresh(chat
     assert (await chat.sms("never mind", emma)).has("let's leave it", "My order")
     said = await chat.sms("opening hours in lisbon", emma)
     assert said.has("Chiado")
+
+
+async def test_cancelar_in_a_flow_leaves_it_and_still_opts_out(chat: Chat, db: Database) -> None:
+    emma = world.PEOPLE["emma"].phone
+    assert (await chat.sms("opening hours of a store?", emma)).has("Which store or city")
+    said = await chat.sms("CANCELAR", emma)
+    assert said.has("we'll leave the store information", "won't send you any more promotional")
+    async with db.transaction() as session:
+        decisions = (await session.scalars(select(Consent.granted))).all()
+    assert decisions
+    assert not any(decisions)
+    # The question is gone: a city now is not taken as its answer.
+    assert not (await chat.sms("london", emma)).has("Covent Garden")
