@@ -115,12 +115,21 @@ class ChatbotResponder:
         if intent == "cancel_flow":
             self._cancel(ctx)
             return
-        if offered_resume and state.active is None and intent in ("affirm", "deny"):
+        if offered_resume and state.active is None:
+            # Asked whether to go back to a task left half-done: yes resumes it; no,
+            # or anything else, lets it go.
             paused = state.take_paused()
-            if paused is not None and intent == "affirm":
-                await self._run(ctx, paused, resume=True)
+            if intent in ("affirm", "deny"):
+                if paused is not None and intent == "affirm":
+                    await self._run(ctx, paused, resume=True)
+                    return
+                say_menu(ctx, "menu.what_else")
                 return
-            say_menu(ctx, "menu.what_else")
+        if intent == "greet" and state.active is not None and not ctx.understanding.entities:
+            # Back after a while: greet, and offer to go on where they left off.
+            state.pause_active()
+            ctx.say("greet.hello", name=_first_name(ctx.customer))
+            self._offer_resume(ctx)
             return
 
         active = state.active
@@ -157,6 +166,8 @@ class ChatbotResponder:
     def _offer_resume(self, ctx: Context) -> None:
         if not ctx.state.paused:
             return
+        if ctx.replies and ctx.replies[-1].buttons:
+            return  # the answer just offered choices: a second set would confuse them
         title = ctx.t(f"flow.{ctx.state.paused[0].name}.title")
         ctx.say(
             "resume.offer",
