@@ -12,10 +12,13 @@
 # Rasa pins libraries years older than the hub's (see docs/decisions.md), so it never
 # lives in the hub's environment: it gets its own, cached outside the clone in
 # OMNIHUB_RASA_HOME (default ~/.cache/omnihub/rasa) with the trained models, so that
-# neither CI nor a developer rebuilds it or retrains an unchanged project.
+# neither CI nor a developer rebuilds it or retrains an unchanged project. The
+# environment uses Python 3.10 (pyenv's or python3.10) when there is one, else the
+# Python 3.11 recipe; OMNIHUB_RASA_PYTHON names another interpreter.
 set -euo pipefail
 
 RASA_VERSION=3.6.21
+RASA_SDK_VERSION=3.6.2  # what rasa 3.6.21 resolves to on Python 3.10
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RASA_HOME=${OMNIHUB_RASA_HOME:-$HOME/.cache/omnihub/rasa}
 VENV=$RASA_HOME/venv-$RASA_VERSION
@@ -23,7 +26,7 @@ PY=$VENV/bin/python  # always `python -m`: the venv is built elsewhere and moved
 
 export RASA_TELEMETRY_ENABLED=false
 export SQLALCHEMY_SILENCE_UBER_WARNING=1
-export RASA_CACHE_DIRECTORY=$RASA_HOME/cache
+export RASA_CACHE_DIRECTORY=${RASA_CACHE_DIRECTORY:-$RASA_HOME/cache}  # components reused
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
@@ -47,11 +50,13 @@ python_310() {  # prints a Python 3.10 interpreter, if there is one
 }
 
 # Python 3.11 only: rasa declares <3.11 but runs. pip cannot resolve it there, so rasa
-# goes in without dependencies and then its own requirements as they read on 3.10
-# (minus rasa-sdk, which the server does not need; matplotlib 3.6 has 3.11 wheels).
+# goes in without dependencies and then its own requirements as they read on 3.10,
+# with matplotlib 3.6 (3.5 has no 3.11 wheels). rasa-sdk's own pins conflict, but
+# rasa's command line imports it for its version: it goes in alone, without them.
 install_on_311() {
     local py=$1
-    "$py" -m pip install --no-deps --ignore-requires-python "rasa==$RASA_VERSION"
+    "$py" -m pip install --no-deps --ignore-requires-python "rasa==$RASA_VERSION" \
+        "rasa-sdk==$RASA_SDK_VERSION"
     "$py" - >"$2" <<'EOF'
 import importlib.metadata
 
@@ -76,24 +81,24 @@ cmd_env() {
         say "reusing $VENV"
         return
     fi
-    local base build=$VENV.build.$$
-    base=$(python_310)
-    rm -rf "$VENV" "$build"
-    trap 'rm -rf "$build"' EXIT
-    if [ -n "$base" ]; then
-        say "building $VENV with $base"
-        "$base" -m venv "$build"
-        "$build/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
-        "$build/bin/python" -m pip install "rasa==$RASA_VERSION"
+    local base minor
+    BUILD=$VENV.build.$$
+    base=${OMNIHUB_RASA_PYTHON:-$(python_310)}
+    [ -n "$base" ] || base=$(command -v python3.11 || command -v python3)
+    minor=$("$base" -c 'import sys; print(sys.version_info[1])')
+    rm -rf "$VENV" "$VENV".build.*  # a build interrupted earlier (we hold the lock)
+    trap 'rm -rf "$BUILD"' EXIT
+    say "building $VENV with $base"
+    "$base" -m venv "$BUILD"
+    "$BUILD/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
+    if [ "$minor" -le 10 ]; then
+        "$BUILD/bin/python" -m pip install "rasa==$RASA_VERSION"
     else
-        base=$(command -v python3.11 || command -v python3)
-        say "no Python 3.10; building $VENV with $base and rasa's requirements for 3.10"
-        "$base" -m venv "$build"
-        "$build/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
-        install_on_311 "$build/bin/python" "$build/rasa-requirements.txt"
+        say "Python 3.$minor: rasa goes in with its requirements as they read on 3.10"
+        install_on_311 "$BUILD/bin/python" "$BUILD/rasa-requirements.txt"
     fi
-    touch "$build/.complete"
-    mv "$build" "$VENV"
+    touch "$BUILD/.complete"
+    mv "$BUILD" "$VENV"
     trap - EXIT
     env_works || { say "the new environment does not import rasa $RASA_VERSION"; exit 1; }
     say "built $VENV"
@@ -115,7 +120,7 @@ model_path() {
 }
 
 cmd_train() {
-    local project model tmp
+    local project model
     project=$(cd "${1:-$ROOT/bots}" && pwd)
     model=$(model_path "$project")
     mkdir -p "$RASA_HOME/models"
@@ -126,15 +131,15 @@ cmd_train() {
     else
         env_works || { say "no Rasa environment yet: run scripts/rasa.sh env"; exit 1; }
         rm -rf "$RASA_HOME"/train.*  # left by an interrupted training (we hold the lock)
-        tmp=$(mktemp -d "$RASA_HOME/train.XXXXXX")
-        trap 'rm -rf "$tmp"' EXIT
+        TMP=$(mktemp -d "$RASA_HOME/train.XXXXXX")
+        trap 'rm -rf "$TMP"' EXIT
         say "training $project"
         # Rasa writes beside where it runs; keep that out of the clone.
-        (cd "$tmp" && "$PY" -m rasa train --quiet >&2 \
+        (cd "$TMP" && "$PY" -m rasa train --quiet >&2 \
             --config "$project/config.yml" --domain "$project/domain.yml" \
-            --data "$project/data" --out "$tmp/out" --fixed-model-name model)
-        mv "$tmp/out/model.tar.gz" "$model"
-        rm -rf "$tmp"
+            --data "$project/data" --out "$TMP/out" --fixed-model-name model)
+        mv "$TMP/out/model.tar.gz" "$model"
+        rm -rf "$TMP"
         trap - EXIT
     fi
     echo "$model"

@@ -9,17 +9,11 @@ from collections.abc import AsyncIterator
 import pytest
 from prometheus_client import REGISTRY
 
+from bots.nlu.embedded import EmbeddedNlu
 from bots.nlu.rasa import RasaEngine
 from crm.models import Language
 from dialogue.ports import Entity, Understanding
 from tests.fakes.rasa_api import FakeRasa, RasaEntity
-
-
-class StandInEngine:
-    """The engine that answers while Rasa cannot: says who answered, for the asserts."""
-
-    async def parse(self, text: str) -> Understanding:
-        return Understanding(intent="greet", confidence=0.99, language=Language.ES)
 
 
 def detect_language(text: str) -> Language | None:
@@ -35,6 +29,12 @@ def fallbacks(reason: str) -> float:
     return REGISTRY.get_sample_value("omnihub_nlu_fallbacks_total", {"reason": reason}) or 0.0
 
 
+@pytest.fixture(scope="module")
+def embedded() -> EmbeddedNlu:
+    """The engine that answers while Rasa cannot, as the hub wires it."""
+    return EmbeddedNlu.from_files()
+
+
 @pytest.fixture
 async def rasa() -> AsyncIterator[FakeRasa]:
     async with FakeRasa() as server:
@@ -42,9 +42,9 @@ async def rasa() -> AsyncIterator[FakeRasa]:
 
 
 @pytest.fixture
-async def engine(rasa: FakeRasa) -> AsyncIterator[RasaEngine]:
+async def engine(rasa: FakeRasa, embedded: EmbeddedNlu) -> AsyncIterator[RasaEngine]:
     async with RasaEngine(
-        rasa.base_url, fallback=StandInEngine(), detect_language=detect_language
+        rasa.base_url, fallback=embedded, detect_language=detect_language
     ) as engine:
         yield engine
 
@@ -109,10 +109,12 @@ async def test_rasas_nlu_fallback_is_out_of_scope(rasa: FakeRasa, engine: RasaEn
     assert (understood.intent, understood.confidence) == ("out_of_scope", 0.27)
 
 
-async def test_a_guess_below_the_threshold_is_out_of_scope(rasa: FakeRasa) -> None:
+async def test_a_guess_below_the_threshold_is_out_of_scope(
+    rasa: FakeRasa, embedded: EmbeddedNlu
+) -> None:
     rasa.teach("meu pedido", "order_status", 0.55)
     async with RasaEngine(
-        rasa.base_url, fallback=StandInEngine(), detect_language=detect_language, threshold=0.6
+        rasa.base_url, fallback=embedded, detect_language=detect_language, threshold=0.6
     ) as engine:
         understood = await engine.parse("meu pedido")
 
@@ -127,20 +129,21 @@ async def test_a_blank_message_is_not_sent_to_rasa(rasa: FakeRasa, engine: RasaE
     assert fallbacks("server_error") == before
 
 
-async def test_when_rasa_is_down_the_fallback_answers_and_it_is_counted(
-    unused_tcp_port: int, caplog: pytest.LogCaptureFixture
+async def test_when_rasa_is_down_the_embedded_engine_answers_and_it_is_counted(
+    unused_tcp_port: int, embedded: EmbeddedNlu, caplog: pytest.LogCaptureFixture
 ) -> None:
     before = fallbacks("unreachable")
     async with RasaEngine(
-        f"http://127.0.0.1:{unused_tcp_port}",
-        fallback=StandInEngine(),
-        detect_language=detect_language,
+        f"http://127.0.0.1:{unused_tcp_port}", fallback=embedded, detect_language=detect_language
     ) as engine:
         with caplog.at_level(logging.WARNING, logger="bots.nlu.rasa"):
-            first = await engine.parse("hola")
-            second = await engine.parse("buenas")
+            first = await engine.parse("hola, buenas tardes")
+            second = await engine.parse("cadê meu pedido?")
 
-    assert first == second == Understanding("greet", 0.99, language=Language.ES)
+    assert first == embedded.understand("hola, buenas tardes")
+    assert (first.intent, first.language) == ("greet", Language.ES)
+    assert second == embedded.understand("cadê meu pedido?")
+    assert (second.intent, second.language) == ("order_status", Language.PT)
     assert fallbacks("unreachable") == before + 2
     # Warned once, not once per message: a down Rasa must not flood the log.
     [warning] = caplog.records
@@ -148,24 +151,26 @@ async def test_when_rasa_is_down_the_fallback_answers_and_it_is_counted(
     assert f"127.0.0.1:{unused_tcp_port}" in warning.getMessage()
 
 
-async def test_a_slow_rasa_times_out_and_the_fallback_answers(rasa: FakeRasa) -> None:
+async def test_a_slow_rasa_times_out_and_the_embedded_engine_answers(
+    rasa: FakeRasa, embedded: EmbeddedNlu
+) -> None:
     rasa.stall()
     before = fallbacks("timeout")
     async with RasaEngine(
-        rasa.base_url, fallback=StandInEngine(), detect_language=detect_language, timeout=0.2
+        rasa.base_url, fallback=embedded, detect_language=detect_language, timeout=0.2
     ) as engine:
         started = time.monotonic()
         understood = await engine.parse("donde esta mi pedido")
         waited = time.monotonic() - started
 
-    assert understood.intent == "greet"  # the stand-in's answer
+    assert understood == embedded.understand("donde esta mi pedido")
     assert 0.2 <= waited < 1.0
     assert fallbacks("timeout") == before + 1
 
 
 @pytest.mark.parametrize("status", [500, 503])
 async def test_a_rasa_error_falls_back_and_the_next_message_goes_to_rasa_again(
-    rasa: FakeRasa, engine: RasaEngine, status: int
+    rasa: FakeRasa, engine: RasaEngine, embedded: EmbeddedNlu, status: int
 ) -> None:
     rasa.teach("cadê meu pedido", "order_status", 0.88)
     rasa.fail_next(status)
@@ -174,17 +179,19 @@ async def test_a_rasa_error_falls_back_and_the_next_message_goes_to_rasa_again(
     during = await engine.parse("cadê meu pedido")
     after = await engine.parse("cadê meu pedido")
 
-    assert during.intent == "greet"  # the stand-in's answer
+    assert during == embedded.understand("cadê meu pedido")
     assert after == Understanding("order_status", 0.88, language=Language.PT)
     assert fallbacks("server_error") == before + 1
     assert rasa.parsed == ["cadê meu pedido", "cadê meu pedido"]
 
 
-async def test_an_answer_that_is_not_rasas_falls_back(rasa: FakeRasa, engine: RasaEngine) -> None:
+async def test_an_answer_that_is_not_rasas_falls_back(
+    rasa: FakeRasa, engine: RasaEngine, embedded: EmbeddedNlu
+) -> None:
     rasa.fail_next(409)  # what Rasa answers while no model is loaded
     before = fallbacks("bad_response")
 
     understood = await engine.parse("donde esta mi pedido")
 
-    assert understood.intent == "greet"
+    assert understood == embedded.understand("donde esta mi pedido")
     assert fallbacks("bad_response") == before + 1

@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
-
-from crm.models import Language
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "rasa.sh"
@@ -30,17 +24,16 @@ START_WITHIN = 180.0  # seconds; about 10 on an idle machine, CI shares two core
 
 # Loopback only: an inherited proxy variable must not catch these requests.
 _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-_ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 
 
 class RasaError(Exception):
     """Rasa's environment, training or server did not work; the message says what it said."""
 
 
-def train() -> tuple[Path, float]:
+def train(env: dict[str, str] | None = None) -> tuple[Path, float]:
     """Train bots/ (or reuse the model of an unchanged project): its path and the seconds taken."""
     started = time.monotonic()
-    model = _script("train")
+    model = _script("train", env)
     return model, time.monotonic() - started
 
 
@@ -49,9 +42,13 @@ def model_path() -> Path:
     return _script("model")
 
 
-def _script(command: str) -> Path:
+def _script(command: str, env: dict[str, str] | None = None) -> Path:
     done = subprocess.run(  # noqa: S603 (our own script)
-        [BASH, str(SCRIPT), command], capture_output=True, text=True, check=False
+        [BASH, str(SCRIPT), command],
+        env=os.environ | (env or {}),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise RasaError(f"scripts/rasa.sh {command} failed:\n{done.stderr[-3000:]}")
@@ -97,27 +94,6 @@ def start(log: Path, *, within: float = START_WITHIN) -> RasaServer:
         time.sleep(0.1)  # polling a server that cannot announce itself
     server.started_in = time.monotonic() - started
     return server
-
-
-@dataclass(frozen=True)
-class Example:
-    text: str
-    intent: str
-    language: Language
-
-
-def read_examples(path: Path = HELDOUT) -> list[Example]:
-    """The examples of a Rasa NLU YAML file whose intent blocks name their language."""
-    examples = []
-    for block in yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"]:
-        if "intent" not in block:
-            continue
-        language = Language(block["metadata"]["language"])
-        for line in block["examples"].splitlines():
-            if line.strip().startswith("- "):
-                text = _ANNOTATION.sub(r"\1", line.strip()[2:])
-                examples.append(Example(text, block["intent"], language))
-    return examples
 
 
 def _loaded_model(url: str) -> str | None:

@@ -7,10 +7,12 @@ from collections.abc import Callable
 
 import pytest
 
+from bots.nlu.embedded import EmbeddedNlu
 from bots.nlu.rasa import RasaEngine
+from bots.nlu.training import load_file
 from crm.models import Language
 from dialogue.ports import Understanding
-from tests.rasa.server import HELDOUT, RasaServer, read_examples
+from tests.rasa.server import HELDOUT, RasaServer
 
 # What Rasa must reach on tests/nlu/heldout.yml, per language (measured figures are in
 # docs/decisions.md); a drop below means the training data or the pipeline regressed.
@@ -24,24 +26,28 @@ class RasaMustAnswer:
         pytest.fail(f"Rasa did not answer {text!r}; the fall-back engine was asked")
 
 
-def no_language(text: str) -> Language | None:
-    return None  # languages are the embedded engine's job, tested with it
+@pytest.fixture(scope="module")
+def embedded() -> EmbeddedNlu:
+    return EmbeddedNlu.from_files()  # Rasa does not tell languages; the hub's engine does
 
 
 @pytest.fixture
-async def engine(rasa_server: RasaServer) -> RasaEngine:
+async def engine(rasa_server: RasaServer, embedded: EmbeddedNlu) -> RasaEngine:
     # The test's own timeout is generous: CI's two cores are shared with other work.
     return RasaEngine(
-        rasa_server.url, fallback=RasaMustAnswer(), detect_language=no_language, timeout=10
+        rasa_server.url,
+        fallback=RasaMustAnswer(),
+        detect_language=embedded.detect_language,
+        timeout=10,
     )
 
 
 async def test_held_out_examples_are_understood_in_every_language(
     engine: RasaEngine, rasa_report: Callable[[str], None]
 ) -> None:
-    examples = read_examples(HELDOUT)
-    right: Counter[Language] = Counter()
-    total: Counter[Language] = Counter()
+    examples = load_file(HELDOUT).examples
+    right: Counter[Language | None] = Counter()
+    total: Counter[Language | None] = Counter()
     misses = []
     async with engine:
         for example in examples:
@@ -53,10 +59,10 @@ async def test_held_out_examples_are_understood_in_every_language(
                 misses.append(f"{example.text!r}: {understood.intent}, not {example.intent}")
 
     accuracy = {language: right[language] / total[language] for language in total}
+    each = ", ".join(f"{lang} {accuracy[lang]:.3f}" for lang in sorted(accuracy, key=str))
     rasa_report(
-        f"held-out accuracy through Rasa ({len(examples)} examples): "
-        + ", ".join(f"{language} {accuracy[language]:.3f}" for language in sorted(accuracy))
-        + f", all {sum(right.values()) / len(examples):.3f}"
+        f"held-out accuracy through Rasa ({len(examples)} examples): {each}, "
+        f"all {sum(right.values()) / len(examples):.3f}"
     )
     assert set(accuracy) == set(Language)
     low = {language: round(a, 3) for language, a in accuracy.items() if a < ACCURACY_FLOOR}
@@ -70,4 +76,5 @@ async def test_an_order_number_and_a_blank_message(engine: RasaEngine) -> None:
 
     assert asked.intent == "order_status"
     assert [(e.name, e.text) for e in asked.entities] == [("order_number", "ES-100234")]
+    assert asked.language is Language.ES
     assert blank.intent == "out_of_scope"
