@@ -89,18 +89,25 @@ async def match_stores(session: AsyncSession, query: str, *, limit: int = 5) -> 
     in_city = [s for s in stores if fold(s.city) == wanted or fold(s.city) in wanted.split(" ")]
     if in_city:
         return in_city[:limit]
+    by_code = {s.code: s for s in stores}
+    exact = [s for s in stores if wanted in (fold(s.name), fold(s.code))]
+    if exact:
+        return exact
     choices = {s.code: fold(s.name) for s in stores}
     choices.update({f"{s.code}@city": fold(s.city) for s in stores})
     choices.update({f"{s.code}@code": fold(s.code) for s in stores})
-    found: list[str] = []
-    for _, _, key in process.extract(
-        wanted, choices, scorer=fuzz.WRatio, score_cutoff=STORE_CUTOFF, limit=limit * 3
+    best: dict[str, float] = {}
+    for _, score, key in process.extract(
+        wanted, choices, scorer=fuzz.WRatio, score_cutoff=STORE_CUTOFF, limit=None
     ):
         code = key.split("@")[0]
-        if code not in found:
-            found.append(code)
-    by_code = {s.code: s for s in stores}
-    return [by_code[code] for code in found[:limit]]
+        best[code] = max(score, best.get(code, 0.0))
+    if not best:
+        return []
+    # "rumbo covent garden" is close to every "rumbo ..." store: only the best stand.
+    top = max(best.values())
+    ranked = sorted((c for c, score in best.items() if score >= top - 5.0), key=lambda c: -best[c])
+    return [by_code[code] for code in ranked[:limit]]
 
 
 async def store_by_code(session: AsyncSession, code: str) -> Store | None:

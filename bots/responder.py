@@ -24,7 +24,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bots.flows.base import Context, Flow, Step
+from bots.flows.base import CLEAR_REQUEST, Context, Flow, Step
 from bots.flows.consent import (
     CANCEL_KEYWORDS,
     OPT_IN_KEYWORDS,
@@ -38,6 +38,9 @@ from crm.models import ChannelIdentity, Conversation, Customer, utcnow
 from dialogue.identity import channel_address
 from dialogue.messages import Reply
 from dialogue.ports import NluEngine, Turn, Understanding
+
+# Intents handled whatever flow is under way.
+_ANYWHERE = frozenset({"opt_out", "opt_in", "human_handoff", "change_language", "cancel_flow"})
 
 
 class ChatbotResponder:
@@ -98,6 +101,17 @@ class ChatbotResponder:
             state.misses = 0
         offered_resume, state.offered_resume = state.offered_resume, False
 
+        active = state.active
+        if (
+            active is not None
+            and active.awaiting is not None
+            and intent in _ANYWHERE
+            and ctx.understanding.confidence < CLEAR_REQUEST
+        ):
+            # A hesitant guess ("paulista" is not an opt-out) while a flow waits for an
+            # answer: it is the answer. Carrier keywords and buttons are always sure.
+            await self._run(ctx, active)
+            return
         if intent in ("opt_out", "opt_in"):
             if state.active is not None and _keyword(ctx.text) in CANCEL_KEYWORDS:
                 ctx.say("cancel.left", task=ctx.t(f"flow.{state.active.name}.title"))
@@ -132,7 +146,6 @@ class ChatbotResponder:
             self._offer_resume(ctx)
             return
 
-        active = state.active
         flow = self._flow_for_payload(ctx)
         if active is not None and (flow is None or flow.name == active.name):
             active_flow = self.flows[active.name]
