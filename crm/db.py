@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -78,6 +79,16 @@ class Database:
         """A session inside one transaction: committed on success, rolled back on error."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection inside one transaction, for SQLAlchemy Core on the hot paths.
+
+        No ORM session: storing and answering messages in batches builds its statements
+        once and pays for no identity map. Committed on success, rolled back on error.
+        """
+        async with self.engine.begin() as conn:
+            yield conn
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
