@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, bindparam, insert, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from crm.models import (
     Channel,
@@ -164,3 +167,268 @@ async def _open_conversation(session: AsyncSession, customer_id: int) -> Convers
             Conversation.status != ConversationStatus.RESOLVED,
         )
     )
+
+
+# -- many messages at once (the router's hot path, in SQLAlchemy Core) --------------------
+
+_customers = cast(Table, Customer.__table__)
+_identities = cast(Table, ChannelIdentity.__table__)
+
+# By (channel, address): the senders' own identities, and the phone identities that
+# may vouch for a phone (`_vouched_customer`), in one index lookup.
+_FIND_IDENTITIES = select(
+    _identities.c.id,
+    _identities.c.customer_id,
+    _identities.c.channel,
+    _identities.c.address,
+    _identities.c.verified,
+    _identities.c.verified_by,
+    _identities.c.verified_at,
+    _identities.c.display_name,
+).where(tuple_(_identities.c.channel, _identities.c.address).in_(bindparam("keys", expanding=True)))
+_FIND_CUSTOMERS = (
+    select(_customers.c.id, _customers.c.external_id, _customers.c.phone, _customers.c.name)
+    .where(
+        or_(
+            _customers.c.id.in_(bindparam("ids", expanding=True)),
+            _customers.c.phone.in_(bindparam("phones", expanding=True)),
+            _customers.c.external_id.in_(bindparam("external_ids", expanding=True)),
+        )
+    )
+    .order_by(_customers.c.id)
+)
+_ADD_CUSTOMERS = insert(_customers).returning(_customers.c.id, sort_by_parameter_order=True)
+_UPDATE_CUSTOMERS = (
+    update(_customers)
+    .where(_customers.c.id == bindparam("b_id"))
+    .values(phone=bindparam("b_phone"), name=bindparam("b_name"), updated_at=bindparam("b_now"))
+)
+_ADD_IDENTITIES = insert(_identities)
+_UPDATE_IDENTITIES = (
+    update(_identities)
+    .where(_identities.c.id == bindparam("b_id"))
+    .values(
+        verified=bindparam("b_verified"),
+        verified_by=bindparam("b_verified_by"),
+        verified_at=bindparam("b_verified_at"),
+        display_name=bindparam("b_display_name"),
+        last_seen_at=bindparam("b_last_seen_at"),
+    )
+)
+
+
+@dataclass(eq=False)
+class SenderRow:
+    """A customer as resolving many senders at once sees it; `id` is None until added."""
+
+    id: int | None
+    external_id: str | None
+    phone: str | None
+    name: str | None
+    changed: bool = False  # an existing row whose phone or name is to be written
+
+
+@dataclass(eq=False)
+class _IdentityRow:
+    id: int | None  # None: to be added
+    customer: SenderRow
+    channel: Channel
+    address: str
+    verified: bool
+    verified_by: VerificationMethod | None
+    verified_at: datetime | None
+    display_name: str | None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Who sent one message: the customer, and the address in its stored form."""
+
+    customer: SenderRow
+    address: str
+
+
+async def resolve_senders(
+    conn: AsyncConnection, inbounds: Sequence[Inbound], now: datetime
+) -> list[Resolved | None]:
+    """`resolve_sender` for many messages in one transaction, with a few statements.
+
+    The same rules, applied in order as if one message came after the other. None for
+    a message whose identity is to move to the customer someone vouched for: that
+    rare case is left to `resolve_sender`, in a transaction of its own.
+    """
+    addresses: list[str] = []
+    phones: list[str | None] = []
+    for inbound in inbounds:
+        phone = _vouched_phone(inbound)
+        # On phone channels the address is usually the vouched phone: parsed once.
+        address = (
+            phone
+            if phone is not None
+            and inbound.channel in PHONE_CHANNELS
+            and inbound.address
+            in (
+                phone,
+                f"whatsapp:{phone}",
+            )
+            else channel_address(inbound.channel, inbound.address)
+        )
+        addresses.append(address)
+        phones.append(phone)
+    known_phones = sorted({p for p in phones if p is not None})
+    keys = {(i.channel, a) for i, a in zip(inbounds, addresses, strict=True)}
+    keys |= {(channel, phone) for channel in PHONE_CHANNELS for phone in known_phones}
+    identity_rows = (await conn.execute(_FIND_IDENTITIES, {"keys": sorted(keys)})).all()
+    external_ids = sorted({i.shop_customer_id for i in inbounds if i.shop_customer_id})
+    customer_rows = (
+        await conn.execute(
+            _FIND_CUSTOMERS,
+            {
+                "ids": sorted({row.customer_id for row in identity_rows}),
+                "phones": known_phones,
+                "external_ids": external_ids,
+            },
+        )
+    ).all()
+
+    customers = {
+        row.id: SenderRow(row.id, row.external_id, row.phone, row.name) for row in customer_rows
+    }
+    by_external = {c.external_id: c for c in customers.values() if c.external_id}
+    by_phone: dict[str, list[SenderRow]] = {}
+    for customer in customers.values():  # in id order
+        if customer.phone is not None:
+            by_phone.setdefault(customer.phone, []).append(customer)
+    identities: dict[tuple[Channel, str], _IdentityRow] = {}
+    verified_phones: dict[str, SenderRow] = {}
+    for row in sorted(identity_rows, key=lambda r: r.id):
+        known = _IdentityRow(
+            row.id,
+            customers[row.customer_id],
+            row.channel,
+            row.address,
+            row.verified,
+            row.verified_by,
+            row.verified_at,
+            row.display_name,
+        )
+        identities[(row.channel, row.address)] = known
+        if row.verified and row.channel in PHONE_CHANNELS:
+            verified_phones.setdefault(row.address, known.customer)
+
+    new_customers: list[SenderRow] = []
+    seen: dict[int, _IdentityRow] = {}  # existing identities to write back
+    new_identities: list[_IdentityRow] = []
+    resolved: list[Resolved | None] = []
+    for inbound, address, phone in zip(inbounds, addresses, phones, strict=True):
+        # As in _vouched_customer; a shop customer not known yet is made below.
+        vouched: SenderRow | None = None
+        unknown_shop_customer = False
+        if inbound.shop_customer_id:
+            vouched = by_external.get(inbound.shop_customer_id)
+            unknown_shop_customer = vouched is None
+        elif phone is not None:
+            vouched = verified_phones.get(phone)
+            if vouched is None:
+                matches = by_phone.get(phone, [])
+                vouched = matches[0] if len(matches) == 1 else None
+        identity = identities.get((inbound.channel, address))
+        if identity is not None and (
+            unknown_shop_customer or (vouched is not None and vouched is not identity.customer)
+        ):
+            resolved.append(None)  # moves to the vouched customer: resolve_sender's job
+            continue
+        if unknown_shop_customer:
+            vouched = SenderRow(None, inbound.shop_customer_id, None, inbound.display_name)
+            new_customers.append(vouched)
+            by_external[inbound.shop_customer_id or ""] = vouched
+        if identity is None:
+            owner = vouched
+            if owner is None:
+                owner = SenderRow(None, None, None, inbound.display_name)
+                new_customers.append(owner)
+            identity = _IdentityRow(None, owner, inbound.channel, address, False, None, None, None)
+            identities[(inbound.channel, address)] = identity
+            new_identities.append(identity)
+        elif identity.id is not None:
+            seen[identity.id] = identity
+        customer = identity.customer
+
+        if vouched is not None or inbound.channel in PHONE_CHANNELS:
+            if not identity.verified:
+                identity.verified = True
+                identity.verified_by = _method(inbound)
+                identity.verified_at = now
+            if phone is not None and customer.phone is None:
+                customer.phone = phone
+                customer.changed = True
+                by_phone.setdefault(phone, []).append(customer)
+            if inbound.channel in PHONE_CHANNELS:
+                verified_phones.setdefault(address, customer)
+        if inbound.display_name:
+            identity.display_name = inbound.display_name
+            if customer.name is None:
+                customer.name = inbound.display_name
+                customer.changed = True
+        resolved.append(Resolved(customer, address))
+
+    await _write(conn, new_customers, customers, new_identities, seen, now)
+    return resolved
+
+
+async def _write(
+    conn: AsyncConnection,
+    new_customers: list[SenderRow],
+    known_customers: dict[int, SenderRow],
+    new_identities: list[_IdentityRow],
+    seen: dict[int, _IdentityRow],
+    now: datetime,
+) -> None:
+    if new_customers:
+        ids = await conn.execute(
+            _ADD_CUSTOMERS,
+            [
+                {"external_id": c.external_id, "phone": c.phone, "name": c.name}
+                for c in new_customers
+            ],
+        )
+        for customer, customer_id in zip(new_customers, ids.scalars(), strict=True):
+            customer.id = customer_id
+    changed = [c for c in known_customers.values() if c.changed]
+    if changed:
+        await conn.execute(
+            _UPDATE_CUSTOMERS,
+            [{"b_id": c.id, "b_phone": c.phone, "b_name": c.name, "b_now": now} for c in changed],
+        )
+    if new_identities:
+        await conn.execute(
+            _ADD_IDENTITIES,
+            [
+                {
+                    "customer_id": i.customer.id,
+                    "channel": i.channel,
+                    "address": i.address,
+                    "display_name": i.display_name,
+                    "verified": i.verified,
+                    "verified_by": i.verified_by,
+                    "verified_at": i.verified_at,
+                    "last_seen_at": now,
+                }
+                for i in new_identities
+            ],
+        )
+    if seen:
+        await conn.execute(
+            _UPDATE_IDENTITIES,
+            [
+                {
+                    "b_id": i.id,
+                    "b_verified": i.verified,
+                    "b_verified_by": i.verified_by,
+                    "b_verified_at": i.verified_at,
+                    "b_display_name": i.display_name,
+                    "b_last_seen_at": now,
+                }
+                for i in seen.values()
+            ],
+        )

@@ -3,8 +3,11 @@
 A reply is a `messages` row with status pending, written in the same transaction
 that answered the customer. Sending claims the conversation's oldest pending row
 with a lease (`next_attempt_at` in the future), so another process does not send it
-too and later replies wait their turn. A transient failure moves the lease to the
-back-off time; success or a permanent failure records the outcome. Only a crash
+too and later replies wait their turn. The router writes most replies already
+claimed (`deliver` sends those), which spares a claim per reply; `dispatch` claims
+one at a time (retries, recovery, replies queued behind an unsent one). A transient
+failure moves the lease to the back-off time; success or a permanent failure records
+the outcome, for many replies in one statement. Only a crash
 between the provider's answer and the recording can repeat a send, once the lease
 has run out: the one place where at-least-once is the price of losing nothing.
 """
@@ -14,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 from weakref import WeakValueDictionary
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.db import Database
@@ -33,7 +37,7 @@ from crm.models import (
     utcnow,
 )
 from crm.services.consents import record_consent
-from dialogue.messages import Button, Outgoing, Reply, SendReceipt
+from dialogue.messages import Button, Outgoing, Reply
 from dialogue.ports import (
     Capabilities,
     ChannelSender,
@@ -83,14 +87,93 @@ _UNLIMITED = SendRate("send:unlimited", 1e6, 1e6)
 
 
 @dataclass(frozen=True)
-class _Claimed:
+class Claimed:
+    """A reply this process holds the lease on, with what sending it needs."""
+
     id: int
     conversation_id: int
     channel: Channel
     address: str
     text: str
-    attempts: int
-    buttons: tuple[tuple[str, str], ...]
+    attempts: int  # including the one about to be made
+    buttons: tuple[Button, ...]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What became of one claimed reply: finished (sent or failed) or to be retried."""
+
+    claimed: Claimed
+    status: DeliveryStatus | None = None  # None: retry after `delay`
+    provider_id: str | None = None
+    error_code: str | None = None
+    opted_out: bool = False
+    delay: float = 0.0
+    tried: bool = True  # False: held back behind an earlier reply that must wait
+
+
+_messages = cast(Table, Message.__table__)
+_OLDEST_PENDING = (
+    select(
+        _messages.c.id,
+        _messages.c.channel,
+        _messages.c.address,
+        _messages.c.body,
+        _messages.c.payload,
+        _messages.c.next_attempt_at,
+    )
+    .where(
+        _messages.c.conversation_id == bindparam("conversation_id"),
+        _messages.c.direction == MessageDirection.OUTBOUND,
+        _messages.c.delivery_status == DeliveryStatus.PENDING,
+    )
+    .order_by(_messages.c.id)
+    .limit(1)
+)
+_CLAIM = (
+    update(_messages)
+    .where(
+        _messages.c.id == bindparam("b_id"),
+        _messages.c.delivery_status == DeliveryStatus.PENDING,
+        (_messages.c.next_attempt_at.is_(None))
+        | (_messages.c.next_attempt_at <= bindparam("b_now")),
+    )
+    .values(next_attempt_at=bindparam("b_lease_until"), attempts=_messages.c.attempts + 1)
+    .returning(_messages.c.attempts)
+)
+_FINISH = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("b_id"))
+    .values(
+        delivery_status=bindparam("b_status"),
+        next_attempt_at=None,
+        provider_message_id=func.coalesce(
+            bindparam("b_provider_id", type_=String), _messages.c.provider_message_id
+        ),
+        error_code=func.coalesce(bindparam("b_error_code", type_=String), _messages.c.error_code),
+        updated_at=bindparam("b_now"),
+    )
+)
+# Which of some conversations have a reply still unsent (new replies queue behind it).
+UNSENT = (
+    select(_messages.c.conversation_id)
+    .where(
+        _messages.c.conversation_id.in_(bindparam("ids", expanding=True)),
+        _messages.c.direction == MessageDirection.OUTBOUND,
+        _messages.c.delivery_status == DeliveryStatus.PENDING,
+    )
+    .distinct()
+)
+# A reply waits for its retry; `b_attempts` gives back a claim that was never tried.
+_POSTPONE = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("b_id"))
+    .values(
+        next_attempt_at=bindparam("b_at"),
+        attempts=_messages.c.attempts - bindparam("b_untried"),
+        updated_at=bindparam("b_now"),
+    )
+)
 
 
 class Outbox:
@@ -117,6 +200,38 @@ class Outbox:
         sender = self.senders.get(channel)
         return render(reply, sender.capabilities if sender else _PLAIN)
 
+    async def deliver(self, claimed: Sequence[Claimed]) -> None:
+        """Send replies claimed when they were written (see Router), and record how it went.
+
+        Each conversation's replies go in order, one after the other; conversations go
+        side by side. The rate limits are booked once per sender for all of them.
+        """
+        for bucket, cost in _costs(claimed, self.rates).items():
+            await self.limiter.acquire(bucket.key, bucket.rate, bucket.burst, cost)
+        by_conversation: dict[int, list[Claimed]] = {}
+        for reply in sorted(claimed, key=lambda c: c.id):
+            by_conversation.setdefault(reply.conversation_id, []).append(reply)
+        outcomes = await asyncio.gather(
+            *(self._send_in_turn(replies) for replies in by_conversation.values())
+        )
+        behind = await self._record([outcome for each in outcomes for outcome in each])
+        for conversation_id in behind:
+            await self.dispatch(conversation_id)
+
+    async def _send_in_turn(self, replies: list[Claimed]) -> list[_Outcome]:
+        outcomes: list[_Outcome] = []
+        for index, reply in enumerate(replies):
+            outcome = await self._attempt(reply)
+            outcomes.append(outcome)
+            if outcome.status is None:
+                # Later replies wait for this one: their claims are given back untried.
+                outcomes += [
+                    _Outcome(later, delay=outcome.delay, tried=False)
+                    for later in replies[index + 1 :]
+                ]
+                break
+        return outcomes
+
     async def dispatch(self, conversation_id: int) -> None:
         """Send the conversation's pending replies, oldest first, until one must wait."""
         lock = self._locks.get(conversation_id)
@@ -124,22 +239,20 @@ class Outbox:
             lock = self._locks[conversation_id] = asyncio.Lock()
         async with lock:
             while (claimed := await self._claim(conversation_id)) is not None:
-                if not await self._send(claimed):
+                bucket = self.rates.get(claimed.channel, _UNLIMITED)
+                await self.limiter.acquire(bucket.key, bucket.rate, bucket.burst, _cost(claimed))
+                outcome = await self._attempt(claimed)
+                # What waits behind it is this loop's next claim, not another dispatch.
+                await self._record([outcome], look_behind=False)
+                if outcome.status is None:
                     return
 
-    async def _claim(self, conversation_id: int) -> _Claimed | None:
+    async def _claim(self, conversation_id: int) -> Claimed | None:
         now = self.clock()
-        async with self.db.transaction() as session:
-            message = await session.scalar(
-                select(Message)
-                .where(
-                    Message.conversation_id == conversation_id,
-                    Message.direction == MessageDirection.OUTBOUND,
-                    Message.delivery_status == DeliveryStatus.PENDING,
-                )
-                .order_by(Message.id)
-                .limit(1)
-            )
+        async with self.db.connection() as conn:
+            message = (
+                await conn.execute(_OLDEST_PENDING, {"conversation_id": conversation_id})
+            ).first()
             if message is None:
                 return None
             if message.next_attempt_at is not None and message.next_attempt_at > now:
@@ -147,41 +260,33 @@ class Outbox:
                 # waiting out a back-off (whose process has its own timer). Either way
                 # not ours now; recover() picks it up if that process died.
                 return None
-            claimed = await session.scalar(
-                update(Message)
-                .where(
-                    Message.id == message.id,
-                    Message.delivery_status == DeliveryStatus.PENDING,
-                    (Message.next_attempt_at.is_(None)) | (Message.next_attempt_at <= now),
+            attempts = (
+                await conn.execute(
+                    _CLAIM,
+                    {
+                        "b_id": message.id,
+                        "b_now": now,
+                        "b_lease_until": now + timedelta(seconds=self.backoff.lease),
+                    },
                 )
-                .values(
-                    next_attempt_at=now + timedelta(seconds=self.backoff.lease),
-                    attempts=Message.attempts + 1,
-                )
-                .returning(Message.attempts)
-                .execution_options(synchronize_session=False)
-            )
-            if claimed is None:
+            ).scalar()
+            if attempts is None:
                 return None  # another process holds it; it sends the rest in order
-            return _Claimed(
+            return Claimed(
                 id=message.id,
                 conversation_id=conversation_id,
                 channel=message.channel,
                 address=message.address or "",
                 text=message.body,
-                attempts=claimed,
-                buttons=tuple((b.title, b.payload) for b in offered_buttons(message)),
+                attempts=attempts,
+                buttons=offered_buttons(message.payload),
             )
 
-    async def _send(self, claimed: _Claimed) -> bool:
-        """Send one claimed message; True when the next one may go right away."""
+    async def _attempt(self, claimed: Claimed) -> _Outcome:
+        """Send one claimed message (its rate limit already booked); say how it went."""
         sender = self.senders.get(claimed.channel)
         if sender is None:
-            await self._finish(claimed, DeliveryStatus.FAILED, error_code=CHANNEL_OFF)
-            return True
-        bucket = self.rates.get(claimed.channel, _UNLIMITED)
-        cost = sms_segments(claimed.text) if claimed.channel is Channel.SMS else 1
-        await self.limiter.acquire(bucket.key, bucket.rate, bucket.burst, cost)
+            return _Outcome(claimed, DeliveryStatus.FAILED, error_code=CHANNEL_OFF)
         outgoing = Outgoing(
             message_id=claimed.id,
             channel=claimed.channel,
@@ -193,56 +298,79 @@ class Outbox:
             receipt = await sender.send(outgoing)
         except TransientSendError as exc:
             if claimed.attempts >= self.backoff.max_attempts:
-                await self._finish(claimed, DeliveryStatus.FAILED, error_code=exc.code or GAVE_UP)
-                return True
+                return _Outcome(claimed, DeliveryStatus.FAILED, error_code=exc.code or GAVE_UP)
             delay = self.backoff.delay(claimed.attempts, exc.retry_after)
             log.warning("send of message %d failed (%s); retry in %.1fs", claimed.id, exc, delay)
-            await self._postpone(claimed, delay)
-            return False
+            return _Outcome(claimed, delay=delay)
         except PermanentSendError as exc:
             log.warning("send of message %d failed for good: %s", claimed.id, exc)
-            await self._finish(
+            return _Outcome(
                 claimed,
                 DeliveryStatus.FAILED,
                 error_code=exc.code,
                 opted_out=isinstance(exc, RecipientOptedOut),
             )
-            return True
         except SendError as exc:  # a sender that did not say which kind: do not loop on it
-            await self._finish(claimed, DeliveryStatus.FAILED, error_code=exc.code)
-            return True
-        await self._finish(claimed, receipt.status, receipt=receipt)
-        return True
+            return _Outcome(claimed, DeliveryStatus.FAILED, error_code=exc.code)
+        return _Outcome(claimed, receipt.status, provider_id=receipt.provider_id)
 
-    async def _finish(
-        self,
-        claimed: _Claimed,
-        status: DeliveryStatus,
-        *,
-        receipt: SendReceipt | None = None,
-        error_code: str | None = None,
-        opted_out: bool = False,
-    ) -> None:
-        async with self.db.transaction() as session:
-            message = await session.get_one(Message, claimed.id)
-            message.delivery_status = status
-            message.next_attempt_at = None
-            if receipt is not None:
-                message.provider_message_id = receipt.provider_id
-            if error_code is not None:
-                message.error_code = error_code
-            if opted_out:
-                await record_opt_out(session, message, "provider:opted_out", self.clock())
+    async def _record(self, outcomes: Sequence[_Outcome], *, look_behind: bool = True) -> list[int]:
+        """Write what became of the replies: one statement per kind of outcome.
 
-    async def _postpone(self, claimed: _Claimed, delay: float) -> None:
+        Returns the conversations that have other replies waiting behind these ones
+        (queued by a later answer, in this process or another, which found these in
+        flight and left their sending to whoever finished them).
+        """
+        now = self.clock()
+        finished = [o for o in outcomes if o.status is not None]
+        waiting = [o for o in outcomes if o.status is None]
         async with self.db.transaction() as session:
-            await session.execute(
-                update(Message)
-                .where(Message.id == claimed.id)
-                .values(next_attempt_at=self.clock() + timedelta(seconds=delay))
-                .execution_options(synchronize_session=False)
-            )
-        self._retry_at(claimed.conversation_id, delay)
+            conn = await session.connection()
+            if finished:
+                await conn.execute(
+                    _FINISH,
+                    [
+                        {
+                            "b_id": o.claimed.id,
+                            "b_status": o.status,
+                            "b_provider_id": o.provider_id,
+                            "b_error_code": o.error_code,
+                            "b_now": now,
+                        }
+                        for o in finished
+                    ],
+                )
+            if waiting:
+                await conn.execute(
+                    _POSTPONE,
+                    [
+                        {
+                            "b_id": o.claimed.id,
+                            "b_at": now + timedelta(seconds=o.delay),
+                            "b_untried": 0 if o.tried else 1,
+                            "b_now": now,
+                        }
+                        for o in waiting
+                    ],
+                )
+            for outcome in finished:
+                if outcome.opted_out:
+                    await record_opt_out(
+                        session,
+                        outcome.claimed.conversation_id,
+                        outcome.claimed.channel,
+                        "provider:opted_out",
+                        now,
+                    )
+            # A conversation waiting out a back-off has its own timer.
+            retried = {o.claimed.conversation_id: o.delay for o in waiting}
+            done = {o.claimed.conversation_id for o in finished} - retried.keys()
+            behind: list[int] = []
+            if look_behind and done:
+                behind = list((await conn.execute(UNSENT, {"ids": sorted(done)})).scalars())
+        for conversation_id, delay in retried.items():
+            self._retry_at(conversation_id, delay)
+        return behind
 
     def _retry_at(self, conversation_id: int, delay: float) -> None:
         async def later() -> None:
@@ -251,7 +379,13 @@ class Outbox:
 
         task = asyncio.create_task(later())
         self._retries.add(task)
-        task.add_done_callback(self._retries.discard)
+        task.add_done_callback(self._retried)
+
+    def _retried(self, task: asyncio.Task[None]) -> None:
+        self._retries.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The reply stays pending in the database; recover() sends it.
+            log.error("retrying a send failed", exc_info=task.exception())
 
     async def recover(self) -> int:
         """Send every reply that is due (after a restart, or a lease that ran out)."""
@@ -282,21 +416,33 @@ class Outbox:
         await asyncio.gather(*self._retries, return_exceptions=True)
 
 
-def _native_buttons(claimed: _Claimed, sender: ChannelSender) -> tuple[Button, ...]:
+def _cost(claimed: Claimed) -> float:
+    return sms_segments(claimed.text) if claimed.channel is Channel.SMS else 1
+
+
+def _costs(claimed: Sequence[Claimed], rates: Mapping[Channel, SendRate]) -> dict[SendRate, float]:
+    costs: dict[SendRate, float] = {}
+    for reply in claimed:
+        bucket = rates.get(reply.channel, _UNLIMITED)
+        costs[bucket] = costs.get(bucket, 0) + _cost(reply)
+    return costs
+
+
+def _native_buttons(claimed: Claimed, sender: ChannelSender) -> tuple[Button, ...]:
     if not claimed.buttons or len(claimed.buttons) > sender.capabilities.max_buttons:
         return ()
-    return tuple(Button(title, payload) for title, payload in claimed.buttons)
+    return claimed.buttons
 
 
 async def record_opt_out(
-    session: AsyncSession, message: Message, source: str, now: datetime
+    session: AsyncSession, conversation_id: int, channel: Channel, source: str, now: datetime
 ) -> None:
-    """The customer behind a message said STOP on its channel: record the opt-out."""
-    conversation = await session.get_one(Conversation, message.conversation_id)
+    """The customer of a conversation said STOP on `channel`: record the opt-out."""
+    conversation = await session.get_one(Conversation, conversation_id)
     await record_consent(
         session,
         conversation.customer_id,
-        message.channel,
+        channel,
         ConsentPurpose.MARKETING,
         False,
         source,

@@ -2,29 +2,35 @@
 
 Every message goes through the same two steps:
 
-1. `accept` (called by a webhook, awaited before the provider is acknowledged):
-   in one transaction, dedupe on (channel, provider id), resolve the sender to a
-   customer, open or continue the customer's one conversation, and store the message
-   as not yet processed. After the commit nothing can be lost.
-2. `process` (right after, and again by `recover` after a crash): take the
-   conversation's oldest unprocessed message under a row lock on the conversation,
-   let the responder answer it (only while the bot owns the conversation), queue the
-   replies in the outbox and mark the message processed, all in one transaction. So a
-   message is answered once, in arrival order, also with several hub processes.
+1. `accept` (called by a webhook, awaited before the provider is acknowledged): the
+   message is stored (deduped on channel and provider id, its sender resolved to a
+   customer, the customer's one conversation opened or continued) and committed
+   before `accept` returns. After that nothing can be lost.
+2. `process` (right after, and again by `recover` after a crash): under a row lock
+   on the conversation, its oldest unprocessed messages are answered by the
+   responder (only while the bot owns the conversation), the replies queued in the
+   outbox and the messages marked processed, all in one transaction. So a message
+   is answered once, in arrival order, also with several hub processes.
+
+Both steps work in batches, which is what lets one process take hundreds of messages
+a second: a single task per process stores whatever webhooks are waiting in one
+transaction (`dialogue.intake`), and answering takes many conversations per
+transaction, locked in id order. Both use SQLAlchemy Core, with statements built
+once; the responder gets the ORM session of the answering transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
-from weakref import WeakValueDictionary
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from crm.db import Database
 from crm.models import (
@@ -37,9 +43,11 @@ from crm.models import (
     MessageDirection,
     utcnow,
 )
+from dialogue.batching import Batcher
 from dialogue.identity import resolve_sender
+from dialogue.intake import Stored, store_inbound
 from dialogue.messages import DeliveryUpdate, Inbound, Reply
-from dialogue.outbox import Outbox, record_opt_out
+from dialogue.outbox import UNSENT, Claimed, Outbox, record_opt_out
 from dialogue.ports import Responder, Turn
 from dialogue.rendering import match_choice
 from dialogue.store import buttons_payload, inbound_from_message, inbound_payload, offered_buttons
@@ -51,6 +59,16 @@ _ACCEPT_ATTEMPTS = 3  # concurrent first messages of one sender race to create r
 # hold the row lock (on SQLite, the whole database). Past this it is abandoned, its
 # transaction rolled back, and the message answered by a later recovery sweep.
 RESPOND_TIMEOUT = 15.0
+# Webhooks stored per transaction at most.
+STORE_BATCH = 128
+# Conversations, and messages, answered per transaction at most; a conversation with
+# more messages comes back for another transaction.
+ANSWER_BATCH = 32
+MESSAGES_PER_TRANSACTION = 512
+# Answering transactions one process runs side by side: the responder's statements
+# run one after the other, so several transactions keep the database busy, and a
+# slow responder holds up only its own batch. SQLite has a single writer anyway.
+ANSWERING_TASKS = {"sqlite": 1, "postgresql": 4}
 
 # A status callback never moves a message backwards (callbacks arrive out of order).
 _PROGRESS = {
@@ -64,6 +82,78 @@ _PROGRESS = {
 }
 OPTED_OUT_CODE = "21610"  # Twilio: the recipient sent STOP
 
+_messages = cast(Table, Message.__table__)
+_conversations = cast(Table, Conversation.__table__)
+# Locked in id order: two processes answering overlapping batches cannot deadlock.
+# (SQLite has no FOR UPDATE: its transactions take the database's write lock.)
+_LOCK = (
+    select(
+        _conversations.c.id,
+        _conversations.c.customer_id,
+        _conversations.c.status,
+        _conversations.c.last_channel,
+        _conversations.c.last_address,
+    )
+    .where(_conversations.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_conversations.c.id)
+    .with_for_update()
+)
+_UNANSWERED = (
+    select(
+        _messages.c.id,
+        _messages.c.conversation_id,
+        _messages.c.channel,
+        _messages.c.provider_message_id,
+        _messages.c.address,
+        _messages.c.body,
+        _messages.c.payload,
+    )
+    .where(
+        _messages.c.conversation_id.in_(bindparam("ids", expanding=True)),
+        _messages.c.direction == MessageDirection.INBOUND,
+        _messages.c.processed_at.is_(None),
+    )
+    .order_by(_messages.c.conversation_id, _messages.c.id)
+    .limit(bindparam("limit"))
+)
+_STATUS = select(_conversations.c.status).where(_conversations.c.id == bindparam("id"))
+# What each conversation said last: the choices a numbered answer refers to.
+_LAST_SAID = select(_messages.c.conversation_id, _messages.c.payload).where(
+    _messages.c.id.in_(
+        select(func.max(_messages.c.id))
+        .where(
+            _messages.c.conversation_id.in_(bindparam("ids", expanding=True)),
+            _messages.c.direction == MessageDirection.OUTBOUND,
+            _messages.c.private.is_(False),
+        )
+        .group_by(_messages.c.conversation_id)
+    )
+)
+_ADD_REPLIES = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
+_MARK_PROCESSED = (
+    update(_messages)
+    .where(_messages.c.id.in_(bindparam("ids", expanding=True)))
+    .values(processed_at=bindparam("now"), updated_at=bindparam("now"))
+)
+
+
+class _Unanswered(Exception):
+    """One conversation's responder failed: the rest of its batch is answered without it."""
+
+    def __init__(self, conversation_id: int, message_id: int):
+        super().__init__(f"answering message {message_id} failed")
+        self.conversation_id = conversation_id
+        self.message_id = message_id
+
+
+@dataclass
+class _Answered:
+    """What one answering transaction leaves to do once committed."""
+
+    claimed: list[Claimed] = field(default_factory=list)  # replies to send now
+    queued: set[int] = field(default_factory=set)  # conversations with replies queued behind
+    more: set[int] = field(default_factory=set)  # conversations with messages left
+
 
 class Router:
     """Implements dialogue.ports.InboundSink, and runs the answering of messages."""
@@ -76,42 +166,74 @@ class Router:
         *,
         clock: Callable[[], datetime] = utcnow,
         respond_timeout: float = RESPOND_TIMEOUT,
+        messages_per_transaction: int = MESSAGES_PER_TRANSACTION,
     ):
         self.db = db
         self.respond_timeout = respond_timeout
         self.responder = responder
         self.outbox = outbox
         self.clock = clock
-        self._locks: WeakValueDictionary[int, asyncio.Lock] = WeakValueDictionary()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._messages_per_transaction = messages_per_transaction
+        self._intake: Batcher[Inbound, Stored] = Batcher(self._store_batch, max_size=STORE_BATCH)
+        # Conversations to answer, each with the callers waiting for it, oldest first.
+        self._due: dict[int, list[asyncio.Future[None]]] = {}
+        self._busy: set[int] = set()  # in an answering transaction now
+        self._answering: set[asyncio.Task[None]] = set()
+        self._answering_tasks = ANSWERING_TASKS.get(db.dialect, 1)
+        self._tasks: set[asyncio.Task[None]] = set()  # sending, after answering
 
     # -- step 1: store, then acknowledge -------------------------------------------
 
     async def accept(self, inbound: Inbound) -> int:
         """Store an inbound message once; return its id. See dialogue.ports.InboundSink.
 
-        Shielded: a caller that goes away (a client hanging up, a server shutting
-        down) must not cut a message's storing off half-way, with a connection left
-        mid-transaction; the storing finishes and the caller hears nothing.
+        The storing runs in the router's own task: a caller that goes away (a client
+        hanging up, a server shutting down) cannot cut it off half-way, with a
+        connection left mid-transaction; the storing finishes and the caller hears
+        nothing.
         """
-        return await asyncio.shield(self._accept(inbound))
+        stored = await self._intake.submit(inbound)
+        return stored.message_id
 
-    async def _accept(self, inbound: Inbound) -> int:
+    async def _store_batch(self, inbounds: list[Inbound]) -> list[Stored | Exception]:
+        results: list[Stored | Exception]
+        if len(inbounds) == 1:
+            results = [await self._store_alone(inbounds[0])]
+        else:
+            try:
+                together = await self._store_together(inbounds)
+            except Exception:
+                # One message's trouble (a race with another process that created the
+                # same row, an address that is not a phone) must not fail the others.
+                results = [await self._store_alone(inbound) for inbound in inbounds]
+            else:
+                results = [
+                    stored if stored is not None else await self._store_alone(inbound)
+                    for inbound, stored in zip(inbounds, together, strict=True)
+                ]
+        self._schedule(r.conversation_id for r in results if isinstance(r, Stored) and r.new)
+        return results
+
+    async def _store_together(self, inbounds: Sequence[Inbound]) -> list[Stored | None]:
+        async with self.db.connection() as conn:
+            return await store_inbound(conn, inbounds, self.clock())
+
+    async def _store_alone(self, inbound: Inbound) -> Stored | Exception:
         for attempt in range(_ACCEPT_ATTEMPTS):
             try:
-                message_id, conversation_id, new = await self._store(inbound)
-            except IntegrityError:
+                (stored,) = await self._store_together([inbound])
+                return stored if stored is not None else await self._store_moving(inbound)
+            except IntegrityError as exc:
                 # Another request created the same identity, conversation or message
                 # first; the next attempt finds it.
                 if attempt == _ACCEPT_ATTEMPTS - 1:
-                    raise
-                continue
-            if new:
-                self._spawn(self.process(conversation_id))
-            return message_id
+                    return exc
+            except Exception as exc:
+                return exc
         raise AssertionError("unreachable")
 
-    async def _store(self, inbound: Inbound) -> tuple[int, int, bool]:
+    async def _store_moving(self, inbound: Inbound) -> Stored:
+        """Store a message whose sender's identity moves to a vouched customer (ORM)."""
         now = self.clock()
         async with self.db.transaction() as session:
             seen = (
@@ -123,7 +245,7 @@ class Router:
                 )
             ).first()
             if seen is not None:
-                return seen.id, seen.conversation_id, False
+                return Stored(seen.id, seen.conversation_id, False)
             customer, identity = await resolve_sender(session, inbound, now)
             conversation = await _continue_conversation(
                 session, customer.id, inbound.channel, identity.address, now
@@ -142,7 +264,7 @@ class Router:
             )
             session.add(message)
             await session.flush()
-            return message.id, conversation.id, True
+            return Stored(message.id, conversation.id, True)
 
     async def delivery(self, update_: DeliveryUpdate) -> None:
         """Record a provider's status callback; an opt-out error becomes a consent row."""
@@ -161,75 +283,146 @@ class Router:
             if update_.error_code:
                 message.error_code = update_.error_code
             if update_.error_code == OPTED_OUT_CODE:
-                await record_opt_out(session, message, f"provider:{OPTED_OUT_CODE}", self.clock())
+                await record_opt_out(
+                    session,
+                    message.conversation_id,
+                    message.channel,
+                    f"provider:{OPTED_OUT_CODE}",
+                    self.clock(),
+                )
 
     # -- step 2: answer, in order, once ----------------------------------------------
 
     async def process(self, conversation_id: int) -> None:
-        """Answer every unprocessed message of a conversation, oldest first."""
-        lock = self._locks.get(conversation_id)
-        if lock is None:
-            lock = self._locks[conversation_id] = asyncio.Lock()
-        async with lock:  # in this process; the row lock below orders processes
-            while await self._process_next(conversation_id):
-                pass
-        await self.outbox.dispatch(conversation_id)
+        """Answer every unprocessed message of a conversation, oldest first.
 
-    async def _process_next(self, conversation_id: int) -> bool:
+        Returns once they are answered, or once answering failed (logged; the messages
+        stay unprocessed for a later `recover`).
+        """
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._due.setdefault(conversation_id, []).append(done)
+        self._start_answering()
+        await done
+
+    def _schedule(self, conversation_ids: Iterable[int]) -> None:
+        for conversation_id in conversation_ids:
+            self._due.setdefault(conversation_id, [])
+        self._start_answering()
+
+    def _start_answering(self) -> None:
+        while self._due and len(self._answering) < self._answering_tasks:
+            # A conversation in a transaction now waits for the next one: in this
+            # process, one transaction at a time answers a conversation.
+            batch = [c for c in self._due if c not in self._busy][:ANSWER_BATCH]
+            if not batch:
+                return
+            waiting = {c: self._due.pop(c) for c in batch}
+            self._busy.update(waiting)
+            task = asyncio.create_task(self._answer_batch(waiting))
+            self._answering.add(task)
+            task.add_done_callback(self._answered)
+
+    def _answered(self, task: asyncio.Task[None]) -> None:
+        self._answering.discard(task)
+        self._start_answering()
+
+    async def _answer_batch(self, waiting: dict[int, list[asyncio.Future[None]]]) -> None:
+        more: set[int] = set()
+        try:
+            more = await self._answer_all(sorted(waiting))
+        finally:
+            self._busy.difference_update(waiting)
+            for conversation_id, futures in waiting.items():
+                if conversation_id in more:
+                    self._due.setdefault(conversation_id, []).extend(futures)
+                    continue
+                for future in futures:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def _answer_all(self, conversation_ids: list[int]) -> set[int]:
+        """Answer the conversations' messages; return those with messages left over."""
+        pending = list(conversation_ids)
+        while pending:
+            try:
+                answered = await self._answer(pending)
+            except _Unanswered as failure:
+                # Its message stays unprocessed, for recover() to try again.
+                log.error("%s; retried later", failure, exc_info=failure.__cause__)
+                pending.remove(failure.conversation_id)
+                continue
+            except Exception:
+                if len(pending) == 1:
+                    log.exception("answering conversation %d failed", pending[0])
+                    return set()
+                # Not one responder: the transaction as a whole failed. Each alone, so
+                # that whatever it was holds up only its own conversation.
+                more: set[int] = set()
+                for conversation_id in pending:
+                    more |= await self._answer_all([conversation_id])
+                return more
+            if answered.claimed:
+                self._spawn(self.outbox.deliver(answered.claimed))
+            for conversation_id in sorted(answered.queued):
+                self._spawn(self.outbox.dispatch(conversation_id))
+            return answered.more
+        return set()
+
+    async def _answer(self, conversation_ids: list[int]) -> _Answered:
         now = self.clock()
+        answered = _Answered()
         async with self.db.transaction() as session:
-            conversation = await session.scalar(
-                select(Conversation).where(Conversation.id == conversation_id).with_for_update()
-            )
-            if conversation is None:
-                return False
-            message = await session.scalar(
-                select(Message)
-                .where(
-                    Message.conversation_id == conversation_id,
-                    Message.direction == MessageDirection.INBOUND,
-                    Message.processed_at.is_(None),
-                )
-                .order_by(Message.id)
-                .limit(1)
-            )
-            if message is None:
-                return False
-            inbound = await self._with_choice(
-                session, conversation_id, inbound_from_message(message)
-            )
-            if conversation.status is ConversationStatus.BOT:
-                turn = Turn(conversation.id, conversation.customer_id, message.id, inbound)
-                replies = await asyncio.wait_for(
-                    self.responder.respond(session, turn), self.respond_timeout
-                )
-                for reply in replies:
-                    self.queue_reply(session, conversation, reply, MessageAuthor.BOT, now)
-            # Owned by an agent or queued for one: the bot says nothing.
-            message.processed_at = now
-            return True
-
-    async def _with_choice(
-        self, session: AsyncSession, conversation_id: int, inbound: Inbound
-    ) -> Inbound:
-        """A numbered answer ("2") to the last choices offered is that choice's payload."""
-        if inbound.payload is not None or not inbound.text:
-            return inbound
-        offer = await session.scalar(
-            select(Message)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.direction == MessageDirection.OUTBOUND,
-                Message.private.is_(False),
-            )
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
-        buttons = offered_buttons(offer) if offer is not None else ()
-        choice = match_choice(inbound.text, buttons) if buttons else None
-        if choice is None:
-            return inbound
-        return Inbound(**{**inbound.__dict__, "payload": choice.payload})
+            conn = await session.connection()
+            locked = {row.id: row for row in await conn.execute(_LOCK, {"ids": conversation_ids})}
+            limit = self._messages_per_transaction
+            rows = (
+                await conn.execute(_UNANSWERED, {"ids": sorted(locked), "limit": limit + 1})
+            ).all()
+            if len(rows) > limit:
+                # Ordered by conversation: the last one may have more, the ones after
+                # it were not reached.
+                rows = rows[:limit]
+                answered.more = {c for c in locked if c >= rows[-1].conversation_id}
+            if not rows:
+                return answered
+            replies = _Replies(self, now)
+            await replies.look_back(conn, {row.conversation_id for row in rows})
+            responded: set[int] = set()  # conversations the responder answered in this one
+            processed: list[int] = []
+            for row in rows:
+                conversation = locked[row.conversation_id]
+                status = conversation.status
+                if conversation.id in responded:
+                    # The responder may have handed the conversation to a person: its
+                    # status is read again, with the replies so far written.
+                    await replies.write(conn)
+                    status = await conn.scalar(_STATUS, {"id": conversation.id})
+                if status is ConversationStatus.BOT:
+                    inbound = _with_choice(
+                        inbound_from_message(row), replies.last_said(conversation.id)
+                    )
+                    turn = Turn(conversation.id, conversation.customer_id, row.id, inbound)
+                    try:
+                        async with asyncio.timeout(self.respond_timeout):
+                            said = await self.responder.respond(session, turn)
+                        await session.flush()  # its own writes fail here, as its failure
+                    except Exception as exc:
+                        raise _Unanswered(conversation.id, row.id) from exc
+                    responded.add(conversation.id)
+                    for reply in said:
+                        replies.add(
+                            conversation.id,
+                            reply,
+                            conversation.last_channel,
+                            conversation.last_address,
+                        )
+                # Owned by an agent or queued for one: the bot says nothing.
+                processed.append(row.id)
+            await replies.write(conn)
+            await conn.execute(_MARK_PROCESSED, {"ids": processed, "now": now})
+        answered.claimed = replies.claimed
+        answered.queued = replies.queued
+        return answered
 
     def queue_reply(
         self,
@@ -241,8 +434,9 @@ class Router:
         *,
         agent_id: int | None = None,
     ) -> list[Message]:
-        """Queue a reply on the channel the customer used last, rendered for it."""
-        parts = self.outbox.render(conversation.last_channel, reply)
+        """Queue a reply on the channel the customer used last (or its own), rendered."""
+        channel, address = _destination(reply, conversation.last_channel, conversation.last_address)
+        parts = self.outbox.render(channel, reply)
         messages = []
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
@@ -251,8 +445,8 @@ class Router:
                 direction=MessageDirection.OUTBOUND,
                 author=author,
                 agent_id=agent_id,
-                channel=conversation.last_channel,
-                address=conversation.last_address,
+                channel=channel,
+                address=address,
                 body=part.text,
                 # The choices are kept whatever the rendering, so "2" can be read back.
                 payload=buttons_payload(reply.buttons) if last else None,
@@ -287,8 +481,7 @@ class Router:
                     )
                 ).all()
             )
-        for conversation_id in sorted(unanswered):
-            await self.process(conversation_id)
+        await asyncio.gather(*(self.process(c) for c in sorted(unanswered)))
         return len(unanswered) + await self.outbox.recover()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -299,14 +492,112 @@ class Router:
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            # The message stays unprocessed in the database; recover() retries it.
-            log.error("processing failed", exc_info=task.exception())
+            # The replies stay pending in the database; recover() sends them.
+            log.error("sending failed", exc_info=task.exception())
 
     async def idle(self) -> None:
-        """Wait until every message accepted so far has been processed (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until every message accepted so far has been answered and its replies
+        sent or scheduled (tests, shutdown)."""
+        while True:
+            await self._intake.idle()
+            running = self._answering | self._tasks
+            if not running:
+                break
+            await asyncio.gather(*running, return_exceptions=True)
         await self.outbox.idle()
+
+
+class _Replies:
+    """The replies of one answering transaction: rendered, then written together.
+
+    A reply goes out already claimed by this process (`Outbox.deliver` sends it
+    after the commit) unless its conversation has an older reply still unsent; then
+    it waits its turn in the outbox.
+    """
+
+    def __init__(self, router: Router, now: datetime) -> None:
+        self._outbox = router.outbox
+        self._now = now
+        self._lease_until = now + timedelta(seconds=router.outbox.backoff.lease)
+        self._said: dict[int, dict[str, Any] | None] = {}  # conversation -> last payload
+        self._unsent: set[int] = set()
+        self._rows: list[dict[str, Any]] = []
+        self.claimed: list[Claimed] = []
+        self.queued: set[int] = set()
+
+    async def look_back(self, conn: AsyncConnection, conversation_ids: set[int]) -> None:
+        ids = sorted(conversation_ids)
+        for row in await conn.execute(_LAST_SAID, {"ids": ids}):
+            self._said[row.conversation_id] = row.payload
+        self._unsent = set((await conn.execute(UNSENT, {"ids": ids})).scalars())
+
+    def last_said(self, conversation_id: int) -> dict[str, Any] | None:
+        return self._said.get(conversation_id)
+
+    def add(self, conversation_id: int, reply: Reply, channel: Channel, address: str) -> None:
+        channel, address = _destination(reply, channel, address)
+        parts = self._outbox.render(channel, reply)
+        claim = conversation_id not in self._unsent
+        for index, part in enumerate(parts):
+            # The choices are kept whatever the rendering, so "2" can be read back.
+            payload = buttons_payload(reply.buttons) if index == len(parts) - 1 else None
+            self._rows.append(
+                {
+                    "conversation_id": conversation_id,
+                    "direction": MessageDirection.OUTBOUND,
+                    "author": MessageAuthor.BOT,
+                    "channel": channel,
+                    "address": address,
+                    "body": part.text,
+                    "payload": payload,
+                    "private": False,
+                    "delivery_status": DeliveryStatus.PENDING,
+                    "attempts": 1 if claim else 0,
+                    "next_attempt_at": self._lease_until if claim else self._now,
+                    "created_at": self._now,
+                    "updated_at": self._now,
+                }
+            )
+            self._said[conversation_id] = payload
+        if not claim:
+            self.queued.add(conversation_id)
+
+    async def write(self, conn: AsyncConnection) -> None:
+        if not self._rows:
+            return
+        rows, self._rows = self._rows, []
+        ids = (await conn.execute(_ADD_REPLIES, rows)).scalars().all()
+        for row, message_id in zip(rows, ids, strict=True):
+            if row["attempts"]:
+                self.claimed.append(
+                    Claimed(
+                        id=message_id,
+                        conversation_id=row["conversation_id"],
+                        channel=row["channel"],
+                        address=row["address"],
+                        text=row["body"],
+                        attempts=1,
+                        buttons=offered_buttons(row["payload"]),
+                    )
+                )
+
+
+def _destination(reply: Reply, channel: Channel, address: str) -> tuple[Channel, str]:
+    """Where a reply goes: where the customer wrote last, unless it says otherwise."""
+    if reply.to is not None:
+        return reply.to.channel, reply.to.address
+    return channel, address
+
+
+def _with_choice(inbound: Inbound, last_said: dict[str, Any] | None) -> Inbound:
+    """A numbered answer ("2") to the last choices offered is that choice's payload."""
+    if inbound.payload is not None or not inbound.text:
+        return inbound
+    buttons = offered_buttons(last_said)
+    choice = match_choice(inbound.text, buttons) if buttons else None
+    if choice is None:
+        return inbound
+    return Inbound(**{**inbound.__dict__, "payload": choice.payload})
 
 
 async def _continue_conversation(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from crm.models import Message
+from crm.models import Channel
 from dialogue.messages import Button, Inbound, Media
 
 
@@ -20,7 +20,24 @@ def inbound_payload(inbound: Inbound) -> dict[str, Any]:
     }
 
 
-def inbound_from_message(message: Message) -> Inbound:
+class StoredInbound(Protocol):
+    """What a stored inbound message has: a `Message`, or a row of its columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def channel(self) -> Channel: ...
+    @property
+    def provider_message_id(self) -> str | None: ...
+    @property
+    def address(self) -> str | None: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any] | None: ...
+
+
+def inbound_from_message(message: StoredInbound) -> Inbound:
     """The Inbound a stored message was made from (after a restart, too)."""
     extra = message.payload or {}
     return Inbound(
@@ -42,7 +59,7 @@ def buttons_payload(buttons: tuple[Button, ...]) -> dict[str, Any] | None:
     return {"buttons": [{"title": b.title, "payload": b.payload} for b in buttons]}
 
 
-def offered_buttons(message: Message) -> tuple[Button, ...]:
-    """The choices an outbound message offered, however the channel rendered them."""
-    raw = (message.payload or {}).get("buttons", [])
+def offered_buttons(payload: dict[str, Any] | None) -> tuple[Button, ...]:
+    """The choices an outbound message offered (from its payload), however rendered."""
+    raw = (payload or {}).get("buttons", [])
     return tuple(Button(b["title"], b["payload"]) for b in raw)

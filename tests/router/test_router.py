@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.db import Database
 from crm.models import (
@@ -20,10 +22,12 @@ from crm.models import (
     Message,
     MessageDirection,
     VerificationMethod,
+    utcnow,
 )
-from dialogue.messages import DeliveryUpdate, Inbound
+from dialogue.handoff import HandoffRequest, request_handoff
+from dialogue.messages import DeliveryUpdate, Destination, Inbound, Reply
 from dialogue.outbox import CHANNEL_OFF, Backoff, Outbox
-from dialogue.ports import RecipientOptedOut, TransientSendError
+from dialogue.ports import RecipientOptedOut, TransientSendError, Turn
 from dialogue.ratelimit import InProcessRateLimiter
 from dialogue.router import Router
 from tests.router.doubles import CHAT, SMS, EchoResponder, RecordingSender
@@ -393,3 +397,235 @@ async def test_concurrent_first_messages_of_a_new_sender_make_one_customer(
     assert await _count(hub.db, Customer) == 1
     assert await _count(hub.db, Conversation) == 1
     assert await _count(hub.db, ChannelIdentity) == 1
+
+
+# -- many messages at once: one transaction stores them, another answers them ---------
+#
+# Webhooks that arrive together (here: accepted concurrently) are stored in one
+# transaction, and their conversations answered in one, with several messages of a
+# conversation one after the other in it.
+
+
+async def _together(hub: Hub, *inbounds: Inbound) -> list[int]:
+    ids = await asyncio.gather(*(hub.router.accept(i) for i in inbounds))
+    await hub.router.idle()
+    return list(ids)
+
+
+async def test_messages_arriving_together_are_each_stored_and_answered_once(hub: Hub) -> None:
+    phones = [f"+3461234500{i}" for i in range(6)]
+    ids = await _together(
+        hub,
+        *(sms(f"hola {i}", f"SM{i}", phone) for i, phone in enumerate(phones)),
+        sms("hola 0", "SM0", phones[0]),  # a provider's retry, in the same batch
+    )
+
+    assert ids[-1] == ids[0]
+    assert len(set(ids)) == 6
+    assert sorted(hub.sent(Channel.SMS)) == [f"echo: hola {i}" for i in range(6)]
+    assert await _count(hub.db, Customer) == 6
+    assert await _count(hub.db, Conversation) == 6
+    assert await _count(hub.db, Message) == 12
+
+
+async def test_a_new_senders_messages_arriving_together_make_one_conversation_in_order(
+    hub: Hub,
+) -> None:
+    ids = await _together(
+        hub,
+        sms("uno", "SM1"),
+        whatsapp("dos", "SM2"),  # the same phone, on another channel
+        sms("tres", "SM3"),
+    )
+
+    assert await _count(hub.db, Customer) == 1
+    assert await _count(hub.db, Conversation) == 1
+    assert await _count(hub.db, ChannelIdentity) == 2
+    assert [t.message_id for t in hub.responder.turns] == ids
+    # Replies go out on the channel of the customer's latest message.
+    assert hub.sent(Channel.SMS) == ["echo: uno", "echo: dos", "echo: tres"]
+
+
+async def test_a_numbered_answer_in_the_same_batch_reads_the_choices_just_offered(
+    hub: Hub,
+) -> None:
+    await _together(hub, sms("menu", "SM1"), sms("2", "SM2"))
+
+    assert hub.sent(Channel.SMS)[-1] == "chose: store_info"
+
+
+async def test_signed_visitors_arriving_together_are_one_new_shop_customer(hub: Hub) -> None:
+    await _together(
+        hub,
+        Inbound(Channel.WEBCHAT, "v1:c1", "visitor-1", "oi", shop_customer_id="C-9"),
+        Inbound(Channel.WEBCHAT, "v2:c1", "visitor-2", "oi", shop_customer_id="C-9"),
+    )
+
+    async with hub.db.transaction() as s:
+        customers = (await s.scalars(select(Customer))).all()
+        identities = (await s.scalars(select(ChannelIdentity))).all()
+    assert [c.external_id for c in customers] == ["C-9"]
+    assert [(i.customer_id, i.verified) for i in identities] == [(customers[0].id, True)] * 2
+    assert await _count(hub.db, Conversation) == 1
+
+
+async def test_a_contact_shared_among_other_messages_still_joins_the_phone_customer(
+    hub: Hub,
+) -> None:
+    await hub.say(sms("hola", "SM1"))
+    await hub.say(telegram("hello from telegram", "10", user="777"))
+
+    await _together(
+        hub,
+        telegram("", "11", user="777", vouched_phone="34612345678"),
+        sms("otra persona", "SM2", phone="+34699999999"),
+    )
+
+    async with hub.db.transaction() as s:
+        owners = (
+            await s.execute(
+                select(ChannelIdentity.address, ChannelIdentity.customer_id).order_by(
+                    ChannelIdentity.id
+                )
+            )
+        ).all()
+    (ana, telegram_user, other) = owners
+    assert telegram_user.customer_id == ana.customer_id
+    assert other.customer_id != ana.customer_id
+
+
+async def test_the_bot_says_nothing_after_asking_for_a_person_in_the_same_batch(
+    db: Database,
+) -> None:
+    """The responder hands the conversation over; the next message in the same
+    transaction finds it no longer the bot's."""
+
+    class HandingOver(EchoResponder):
+        async def respond(self, session: AsyncSession, turn: Turn) -> Sequence[Reply]:
+            replies = await super().respond(session, turn)
+            if turn.inbound.text == "agent":
+                conversation = await session.get_one(Conversation, turn.conversation_id)
+                await request_handoff(
+                    session, conversation, HandoffRequest(reason="asked"), utcnow()
+                )
+            return replies
+
+    hub = _hub(db)
+    hub.router.responder = hub.responder = HandingOver()
+    await _together(hub, sms("hola", "SM1"), sms("agent", "SM2"), sms("sigo", "SM3"))
+
+    assert hub.sent(Channel.SMS) == ["echo: hola", "echo: agent"]
+    inbound = [m for m in await _messages(hub.db) if m.direction is MessageDirection.INBOUND]
+    assert all(m.processed_at is not None for m in inbound)
+    async with hub.db.transaction() as s:
+        conversation = await s.scalar(select(Conversation))
+    assert conversation is not None
+    assert conversation.status is ConversationStatus.QUEUED
+
+
+async def test_what_the_responder_keeps_on_the_conversation_carries_to_the_next_message(
+    db: Database,
+) -> None:
+    class Counting:
+        async def respond(self, session: AsyncSession, turn: Turn) -> Sequence[Reply]:
+            conversation = await session.get_one(Conversation, turn.conversation_id)
+            count = (conversation.bot_state or {}).get("count", 0) + 1
+            conversation.bot_state = {"count": count}
+            return [Reply(f"message {count}")]
+
+    hub = _hub(db)
+    hub.router.responder = Counting()
+    await _together(hub, *(sms(f"m{i}", f"SM{i}") for i in range(3)))
+    await hub.say(sms("m3", "SM3"))
+
+    assert hub.sent(Channel.SMS) == [f"message {i}" for i in range(1, 5)]
+
+
+async def test_one_failing_responder_does_not_keep_the_others_from_being_answered(
+    hub: Hub,
+) -> None:
+    ids = await _together(
+        hub,
+        sms("hola", "SM1", phone="+34612345001"),
+        sms("boom", "SM2", phone="+34612345002"),
+        sms("hola", "SM3", phone="+34612345003"),
+    )
+
+    assert hub.sent(Channel.SMS) == ["echo: hola", "echo: hola"]
+    unanswered = [
+        m.id
+        for m in await _messages(hub.db)
+        if m.direction is MessageDirection.INBOUND and m.processed_at is None
+    ]
+    assert unanswered == [ids[1]]
+
+
+async def test_a_hanging_responder_holds_up_only_its_own_message(hub: Hub) -> None:
+    hub.router.respond_timeout = 0.05
+    echo = hub.responder
+
+    class HangingOnce:
+        async def respond(self, session: AsyncSession, turn: Turn) -> Sequence[Reply]:
+            if turn.inbound.text == "hang":
+                await asyncio.Event().wait()
+            return await echo.respond(session, turn)
+
+    hub.router.responder = HangingOnce()
+    ids = await _together(
+        hub,
+        sms("hola", "SM1", phone="+34612345001"),
+        sms("hang", "SM2", phone="+34612345002"),
+        sms("adios", "SM3", phone="+34612345003"),
+    )
+
+    assert sorted(hub.sent(Channel.SMS)) == ["echo: adios", "echo: hola"]
+    unanswered = [
+        m.id
+        for m in await _messages(hub.db)
+        if m.direction is MessageDirection.INBOUND and m.processed_at is None
+    ]
+    assert unanswered == [ids[1]]
+
+
+async def test_a_conversation_with_more_messages_than_one_transaction_takes_is_finished(
+    db: Database,
+) -> None:
+    hub = _hub(db)
+    hub.router = Router(db, hub.responder, hub.router.outbox, messages_per_transaction=3)
+    ids = await _together(hub, *(sms(f"m{i}", f"SM{i}") for i in range(8)))
+
+    assert [t.message_id for t in hub.responder.turns] == ids
+    assert hub.sent(Channel.SMS) == [f"echo: m{i}" for i in range(8)]
+
+
+async def test_a_reply_addressed_elsewhere_goes_there(db: Database) -> None:
+    class CodeBySms:
+        async def respond(self, session: AsyncSession, turn: Turn) -> Sequence[Reply]:
+            return [Reply("your code: 123456", to=Destination(Channel.SMS, ANA))]
+
+    hub = _hub(db)
+    hub.router.responder = CodeBySms()
+    await hub.say(telegram("my code please", "1"))
+
+    assert hub.sent(Channel.SMS) == ["your code: 123456"]
+    assert hub.senders[Channel.TELEGRAM].sent == []
+
+
+async def test_two_routers_storing_the_same_retry_at_once_store_it_once(
+    db: Database, database_url: str
+) -> None:
+    first, second = _hub(db), _hub(Database(database_url))
+    second.senders[Channel.SMS].sent = first.senders[Channel.SMS].sent
+    try:
+        await asyncio.gather(
+            first.router.accept(sms("hola", "SM1")),
+            first.router.accept(sms("hola", "SMA", phone="+34612345001")),
+            second.router.accept(sms("hola", "SM1")),
+            second.router.accept(sms("hola", "SMB", phone="+34612345002")),
+        )
+        await asyncio.gather(first.router.idle(), second.router.idle())
+    finally:
+        await second.db.dispose()
+
+    assert sorted(first.sent(Channel.SMS)) == ["echo: hola"] * 3
+    assert await _count(db, Message) == 6
