@@ -52,6 +52,7 @@ async def open_chatbot(settings: Settings, db: Database) -> AsyncIterator[Chatbo
                     str(settings.rasa_url),
                     fallback=embedded,
                     detect_language=embedded.detect_language,
+                    entities=embedded.entities,
                 )
             )
         yield ChatbotResponder(nlu, all_flows())

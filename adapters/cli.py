@@ -359,7 +359,10 @@ async def _with_nlu(settings: Settings, work: Callable[[NluEngine], Awaitable[T]
     if settings.rasa_url is None:
         return await work(embedded)
     async with RasaEngine(
-        str(settings.rasa_url), fallback=embedded, detect_language=embedded.detect_language
+        str(settings.rasa_url),
+        fallback=embedded,
+        detect_language=embedded.detect_language,
+        entities=embedded.entities,
     ) as rasa:
         return await work(rasa)
 

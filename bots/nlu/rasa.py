@@ -63,10 +63,12 @@ class RasaEngine:
     """Implements dialogue.ports.NluEngine through a Rasa server.
 
     Rasa tells intents and entities but not the language, so `detect_language` (the
-    embedded engine's) says that. When Rasa is down, slow or failing, `fallback`
-    answers instead: the customer gets an answer either way, and the fall-back is
-    counted in `omnihub_nlu_fallbacks_total` and logged (at most once a minute).
-    Close it with `aclose()` or use it as an async context manager.
+    embedded engine's) says that. Rasa finds a product or store only as written in
+    its lookup tables; `entities` (the embedded engine's typo-tolerant extractor) adds
+    what Rasa missed ("zapatila brisa"), never overriding a span Rasa found. When Rasa
+    is down, slow or failing, `fallback` answers instead: the customer gets an answer
+    either way, and the fall-back is counted in `omnihub_nlu_fallbacks_total` and
+    logged (at most once a minute). Close it with `aclose()` or use it as an async context manager.
     """
 
     def __init__(
@@ -75,12 +77,14 @@ class RasaEngine:
         *,
         fallback: NluEngine,
         detect_language: Callable[[str], Language | None],
+        entities: Callable[[str, Language | None], tuple[Entity, ...]] | None = None,
         threshold: float = DEFAULT_THRESHOLD,
         timeout: float = DEFAULT_TIMEOUT,
     ):
         self._parse_url = f"{url.rstrip('/')}/model/parse"
         self._fallback = fallback
         self._detect_language = detect_language
+        self._more_entities = entities
         self._threshold = threshold
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -148,11 +152,20 @@ class RasaEngine:
                 (e.entity, e.start, e.end),
                 Entity(e.entity, str(e.value), text[e.start : e.end], e.start, e.end),
             )
+        language = self._detect_language(text)
+        found = list(entities.values())
+        if self._more_entities is not None:
+            for extra in self._more_entities(text, language):
+                if not any(
+                    e.name == extra.name and e.start < extra.end and extra.start < e.end
+                    for e in found
+                ):
+                    found.append(extra)
         return Understanding(
             intent=intent,
             confidence=confidence,
-            entities=tuple(entities.values()),
-            language=self._detect_language(text),
+            entities=tuple(found),
+            language=language,
         )
 
     def _fell_back(self, exc: _Unusable) -> None:

@@ -1,4 +1,4 @@
-"""Multi-turn conversations with the real chatbot, through the real adapters.
+"""Multi-turn conversations with the real chatbot, through the real adapters: the harness.
 
 Each script in scripts/<language>.yml is a customer of the world (world.py) talking
 over SMS, WhatsApp or Telegram: signed Twilio webhooks and Telegram updates go into
@@ -21,6 +21,7 @@ else's order.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -53,18 +54,12 @@ SCRIPTS = Path(__file__).parent / "scripts"
 Client = TestClient[web.Request, web.Application]
 
 
-def _scripts() -> list[Any]:
+def scripts() -> list[Any]:
     cases = []
     for path in sorted(SCRIPTS.glob("*.yml")):
         for script in yaml.safe_load(path.read_text("utf-8")):
             cases.append(pytest.param(script, id=f"{path.stem}: {script['name']}"))
     return cases
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("PTB_TIMEDELTA", "true")
 
 
 @dataclass
@@ -160,17 +155,22 @@ class Shop:
         return Customer(person, self, user)
 
 
-@pytest.fixture
-async def shop(
-    aiohttp_client: AiohttpClient, database_url: str, db: Database
+@contextlib.asynccontextmanager
+async def open_shop(
+    aiohttp_client: AiohttpClient, database_url: str, db: Database, **settings: str
 ) -> AsyncIterator[Shop]:
+    """The world in the database, the fake providers, and the product's hub in front.
+
+    The hub builds its own chatbot, trained at start with the world's catalogue, as
+    `omnihub serve` does; `settings` adds to its environment (OMNIHUB_RASA_URL...).
+    """
     async with db.transaction() as session:
         await world.build(session, utcnow())
     async with (
         FakeTwilioApi(numbers=[SMS_FROM, WHATSAPP_FROM]) as twilio_api,
         FakeTelegramApi() as telegram_api,
     ):
-        settings = Settings(
+        hub_settings = Settings(
             **twilio_api.environment(),
             TWILIO_SMS_FROM=SMS_FROM,
             TWILIO_WHATSAPP_FROM=WHATSAPP_FROM,
@@ -179,15 +179,15 @@ async def shop(
             OMNIHUB_TELEGRAM_API_URL=telegram_api.base_url,
             OMNIHUB_PUBLIC_URL=PUBLIC,
             OMNIHUB_DATABASE_URL=database_url,
+            **settings,
         )
-        # The product's own chatbot, trained at start with the world's catalogue.
-        client = await aiohttp_client(create_app(settings))
+        client = await aiohttp_client(create_app(hub_settings))
         twilio_api.forward(PUBLIC, str(client.make_url("")))
         yield Shop(client, twilio_api, telegram_api)
 
 
-@pytest.mark.parametrize("script", _scripts())
-async def test_conversation(shop: Shop, script: dict[str, Any]) -> None:
+async def play(shop: Shop, script: dict[str, Any]) -> None:
+    """Every turn of the script, checking each answer as the customer reads it."""
     customer = shop.customer(script["customer"])
     for number, step in enumerate(script["turns"], start=1):
         answer = await customer.turn(step)
