@@ -32,6 +32,9 @@ from dialogue.ports import Turn, Understanding
 
 # Two messages in a row not understood: a person takes over.
 MISSES_BEFORE_HANDOFF = 2
+# How sure the NLU must be that a message asks for another task before it is taken
+# as that rather than as an answer to the question a flow asked.
+CLEAR_REQUEST = 0.6
 
 
 class Step(enum.Enum):
@@ -140,8 +143,12 @@ class Flow(ABC):
             return True
         if any(e.name in self.slot_entities for e in ctx.understanding.entities):
             return True
-        # A bare answer to the question it asked: not a clear request for something else.
-        return state.awaiting is not None and ctx.intent not in _STARTERS
+        # A bare answer to the question it asked, unless it clearly asks for something
+        # else ("en gran via" may look a little like a stock question: it is an answer).
+        if state.awaiting is None:
+            return False
+        understanding = ctx.understanding
+        return understanding.intent not in _STARTERS or understanding.confidence < CLEAR_REQUEST
 
     @abstractmethod
     async def advance(self, ctx: Context, state: FlowState) -> Step:
