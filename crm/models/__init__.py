@@ -2,7 +2,7 @@
 
 from crm.models.base import Base, utcnow
 from crm.models.catalog import Inventory, Product, ProductPrice, ProductVariant, Store, StoreHours
-from crm.models.conversations import Conversation, Message
+from crm.models.conversations import Conversation, ConversationEvent, Message
 from crm.models.customers import ChannelIdentity, Consent, Customer
 from crm.models.enums import (
     RECEIVED_STATUSES,
@@ -27,20 +27,23 @@ from crm.models.enums import (
 from crm.models.orders import Order, OrderItem, OrderStatusChange, Receipt, order_number_key
 from crm.models.reservations import Reservation
 from crm.models.returns import Return, ReturnItem
-from crm.models.staff import Agent, ApiToken
+from crm.models.staff import Agent, AgentSession, ApiToken, CannedResponse
 from crm.models.webchat import WebchatSite
 
 __all__ = [
     "RECEIVED_STATUSES",
     "Agent",
     "AgentRole",
+    "AgentSession",
     "ApiToken",
     "Base",
+    "CannedResponse",
     "Channel",
     "ChannelIdentity",
     "Consent",
     "ConsentPurpose",
     "Conversation",
+    "ConversationEvent",
     "ConversationStatus",
     "Customer",
     "DeliveryStatus",

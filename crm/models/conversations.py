@@ -27,6 +27,7 @@ class Conversation(Base):
     __table_args__ = (
         Index(None, "customer_id", "status"),
         Index(None, "status", "updated_at"),
+        Index(None, "assigned_agent_id", "status"),
         # One open conversation per customer, whatever the channel: concurrent first
         # messages cannot open two.
         Index(
@@ -57,10 +58,39 @@ class Conversation(Base):
     # Why the conversation was queued for a person, and what the bot knew by then
     # (dialogue.handoff.HandoffRequest): the agent's summary.
     handoff: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # The inbox: which team's queue, when it was queued and taken, the first reply of a
+    # person (time to first response), who resolved it, and the customer's 1-5 score.
+    team: Mapped[str | None] = mapped_column(String(64))
+    queued_at: Mapped[datetime | None]
+    assigned_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(16))  # "bot" or "agent"
+    csat_asked_at: Mapped[datetime | None]
+    csat_score: Mapped[int | None]
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation", order_by="Message.id"
     )
+
+
+class ConversationEvent(Base):
+    """Every change of hands, in order: the history the inbox shows and metrics read."""
+
+    __tablename__ = "conversation_events"
+    __table_args__ = (Index(None, "conversation_id", "id"), Index(None, "kind", "created_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    # queued, assigned, claimed, transferred, unassigned, resolved, handed_back, csat...
+    kind: Mapped[str] = mapped_column(String(32))
+    # Plain strings: two CHECKs of one enum in a table would share a constraint name.
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    agent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("agents.id"))  # who acted
+    data: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Message(Base):

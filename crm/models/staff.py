@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm.models.base import Base, BigId, str_enum, utcnow
-from crm.models.enums import AgentRole
+from crm.models.base import Base, BigId, Json, str_enum, utcnow
+from crm.models.enums import AgentRole, Language
 
 
 class Agent(Base):
@@ -21,6 +21,43 @@ class Agent(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Assignment: only agents who said they are available get conversations, up to
+    # `capacity` open at once; the least loaded first, then who waited longest.
+    available: Mapped[bool] = mapped_column(default=False)
+    capacity: Mapped[int] = mapped_column(default=5)
+    teams: Mapped[list[str]] = mapped_column(Json, default=list)
+    last_assigned_at: Mapped[datetime | None]
+
+
+class AgentSession(Base):
+    """A signed-in agent's browser: the cookie holds a random token, stored hashed."""
+
+    __tablename__ = "agent_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("agents.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class CannedResponse(Base):
+    """A ready answer agents insert, written once per language."""
+
+    __tablename__ = "canned_responses"
+    __table_args__ = (UniqueConstraint("shortcut", "language"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shortcut: Mapped[str] = mapped_column(String(64))
+    language: Mapped[Language] = mapped_column(str_enum(Language))
+    title: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(default=True)
 
 
 class ApiToken(Base):
