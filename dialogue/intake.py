@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm.models import (
@@ -46,16 +46,6 @@ _FIND_OPEN = select(_conversations.c.id, _conversations.c.customer_id).where(
     _conversations.c.status != ConversationStatus.RESOLVED,
 )
 _OPEN = insert(_conversations).returning(_conversations.c.id, sort_by_parameter_order=True)
-_CONTINUE = (
-    update(_conversations)
-    .where(_conversations.c.id == bindparam("b_id"))
-    .values(
-        last_channel=bindparam("b_channel"),
-        last_address=bindparam("b_address"),
-        last_inbound_at=bindparam("b_now"),
-        updated_at=bindparam("b_now"),
-    )
-)
 _ADD = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
 
 
@@ -102,7 +92,10 @@ async def store_inbound(
             fresh.append(inbound)
     senders = await resolve_senders(conn, fresh, now) if fresh else []
 
-    # The customer's one open conversation, whatever the channel, or a new one.
+    # The customer's one open conversation, whatever the channel, or a new one. An open
+    # one is not written to: the router may hold its row while answering (which
+    # records the channel of the customer's latest message), and storing must not
+    # wait for that.
     existing = sorted({s.customer.id for s in senders if s is not None and s.customer.id})
     open_ids = {
         row.customer_id: row.id
@@ -124,10 +117,10 @@ async def store_inbound(
                 known, sender.customer, inbound.channel, sender.address, known is None
             )
             by_customer[customer_id] = conversation
-        # Replies go out on the channel of the customer's latest message.
-        conversation.channel, conversation.address = inbound.channel, sender.address
+        if conversation.new:  # replies go to the channel of the latest message
+            conversation.channel, conversation.address = inbound.channel, sender.address
         conversations.append(conversation)
-    await _write_conversations(conn, list(by_customer.values()), now)
+    await _open_conversations(conn, [c for c in by_customer.values() if c.new], now)
 
     rows = [
         _message_row(inbound, sender.address, conversation, now)
@@ -153,10 +146,7 @@ async def store_inbound(
     return results
 
 
-async def _write_conversations(
-    conn: AsyncConnection, conversations: list[_Opened], now: datetime
-) -> None:
-    opened = [c for c in conversations if c.new]
+async def _open_conversations(conn: AsyncConnection, opened: list[_Opened], now: datetime) -> None:
     if opened:
         ids = await conn.execute(
             _OPEN,
@@ -175,15 +165,6 @@ async def _write_conversations(
         )
         for conversation, conversation_id in zip(opened, ids.scalars(), strict=True):
             conversation.id = conversation_id
-    continued = [c for c in conversations if not c.new]
-    if continued:
-        await conn.execute(
-            _CONTINUE,
-            [
-                {"b_id": c.id, "b_channel": c.channel, "b_address": c.address, "b_now": now}
-                for c in continued
-            ],
-        )
 
 
 def _message_row(

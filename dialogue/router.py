@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -85,7 +85,10 @@ OPTED_OUT_CODE = "21610"  # Twilio: the recipient sent STOP
 _messages = cast(Table, Message.__table__)
 _conversations = cast(Table, Conversation.__table__)
 # Locked in id order: two processes answering overlapping batches cannot deadlock.
-# (SQLite has no FOR UPDATE: its transactions take the database's write lock.)
+# FOR NO KEY UPDATE excludes another answering transaction but not the storing of a
+# new message (whose foreign key takes a KEY SHARE lock on its conversation), so a
+# webhook never waits for a responder. (SQLite has no row locks: its transactions
+# take the database's write lock.)
 _LOCK = (
     select(
         _conversations.c.id,
@@ -93,10 +96,11 @@ _LOCK = (
         _conversations.c.status,
         _conversations.c.last_channel,
         _conversations.c.last_address,
+        _conversations.c.last_inbound_at,
     )
     .where(_conversations.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(_conversations.c.id)
-    .with_for_update()
+    .with_for_update(key_share=True)
 )
 _UNANSWERED = (
     select(
@@ -107,6 +111,7 @@ _UNANSWERED = (
         _messages.c.address,
         _messages.c.body,
         _messages.c.payload,
+        _messages.c.created_at,
     )
     .where(
         _messages.c.conversation_id.in_(bindparam("ids", expanding=True)),
@@ -115,6 +120,17 @@ _UNANSWERED = (
     )
     .order_by(_messages.c.conversation_id, _messages.c.id)
     .limit(bindparam("limit"))
+)
+# Where the customer wrote last: replies go there (and WhatsApp's window starts).
+_LAST_INBOUND = (
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("b_id"))
+    .values(
+        last_channel=bindparam("b_channel"),
+        last_address=bindparam("b_address"),
+        last_inbound_at=bindparam("b_at"),
+        updated_at=bindparam("b_now"),
+    )
 )
 _STATUS = select(_conversations.c.status).where(_conversations.c.id == bindparam("id"))
 # What each conversation said last: the choices a numbered answer refers to.
@@ -135,6 +151,15 @@ _MARK_PROCESSED = (
     .where(_messages.c.id.in_(bindparam("ids", expanding=True)))
     .values(processed_at=bindparam("now"), updated_at=bindparam("now"))
 )
+
+
+@dataclass(frozen=True)
+class _Latest:
+    """A conversation's latest customer message: where it came from, and when."""
+
+    channel: Channel
+    address: str
+    at: datetime
 
 
 class _Unanswered(Exception):
@@ -385,6 +410,7 @@ class Router:
                 answered.more = {c for c in locked if c >= rows[-1].conversation_id}
             if not rows:
                 return answered
+            latest = await self._note_latest(conn, locked, rows, now)
             replies = _Replies(self, now)
             await replies.look_back(conn, {row.conversation_id for row in rows})
             responded: set[int] = set()  # conversations the responder answered in this one
@@ -409,13 +435,9 @@ class Router:
                     except Exception as exc:
                         raise _Unanswered(conversation.id, row.id) from exc
                     responded.add(conversation.id)
+                    last = latest[conversation.id]
                     for reply in said:
-                        replies.add(
-                            conversation.id,
-                            reply,
-                            conversation.last_channel,
-                            conversation.last_address,
-                        )
+                        replies.add(conversation.id, reply, last.channel, last.address)
                 # Owned by an agent or queued for one: the bot says nothing.
                 processed.append(row.id)
             await replies.write(conn)
@@ -423,6 +445,44 @@ class Router:
         answered.claimed = replies.claimed
         answered.queued = replies.queued
         return answered
+
+    async def _note_latest(
+        self,
+        conn: AsyncConnection,
+        locked: Mapping[int, Any],  # rows of _LOCK by conversation id
+        rows: Sequence[Any],  # rows of _UNANSWERED
+        now: datetime,
+    ) -> dict[int, _Latest]:
+        """Record on each conversation the channel of the customer's latest message.
+
+        Storing a message leaves an open conversation's row alone (so it never waits
+        for the lock held here); the latest message is the last unprocessed one.
+        """
+        latest: dict[int, _Latest] = {}
+        for row in rows:  # in id order within a conversation
+            conversation = locked[row.conversation_id]
+            latest[row.conversation_id] = _Latest(
+                row.channel, row.address or conversation.last_address, row.created_at
+            )
+        moved = [
+            {
+                "b_id": conversation_id,
+                "b_channel": last.channel,
+                "b_address": last.address,
+                "b_at": last.at,
+                "b_now": now,
+            }
+            for conversation_id, last in latest.items()
+            if (last.channel, last.address, last.at)
+            != (
+                locked[conversation_id].last_channel,
+                locked[conversation_id].last_address,
+                locked[conversation_id].last_inbound_at,
+            )
+        ]
+        if moved:
+            await conn.execute(_LAST_INBOUND, moved)
+        return latest
 
     def queue_reply(
         self,

@@ -629,3 +629,30 @@ async def test_two_routers_storing_the_same_retry_at_once_store_it_once(
 
     assert sorted(first.sent(Channel.SMS)) == ["echo: hola"] * 3
     assert await _count(db, Message) == 6
+
+
+async def test_storing_a_message_does_not_wait_while_its_conversation_is_answered(
+    hub: Hub, backend: str
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer: storing waits for any transaction")
+    answering, release = asyncio.Event(), asyncio.Event()
+    echo = hub.responder
+
+    class Slow:
+        async def respond(self, session: AsyncSession, turn: Turn) -> Sequence[Reply]:
+            if turn.inbound.text == "slow":
+                answering.set()
+                await release.wait()
+            return await echo.respond(session, turn)
+
+    hub.router.responder = Slow()
+    await hub.router.accept(sms("slow", "SM1"))
+    async with asyncio.timeout(10):  # guards against a deadlock, measures nothing
+        await answering.wait()
+        # The conversation's row is held by the answering transaction meanwhile.
+        await hub.router.accept(sms("hola", "SM2"))
+    release.set()
+    await hub.router.idle()
+
+    assert hub.sent(Channel.SMS) == ["echo: slow", "echo: hola"]
