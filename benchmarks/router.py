@@ -2,8 +2,8 @@
 
 Usage: python benchmarks/router.py [--messages N] [--concurrency C] [--rate R]
            [--backend sqlite|postgres|both] [--warmup W] [--per-customer K] [--hubs H]
-           [--workers K] [--sender NUMBER] [--provider-rate] [--deadline S]
-           [--server-url URL] [--redis-url URL] [--py-spy PREFIX]
+           [--workers K] [--sender NUMBER] [--provider-rate] [--responder FACTORY]
+           [--deadline S] [--server-url URL] [--redis-url URL] [--py-spy PREFIX]
 
 For each backend: a scratch database (a temporary SQLite file, or a new database on the
 PostgreSQL server, dropped afterwards) is migrated, a fake Twilio API
@@ -19,18 +19,24 @@ at the fake API / first POST to last reply), acknowledgements/s, acknowledgement
 (webhook POST to its 200) and end-to-end latency (webhook POST to the reply arriving at
 the fake Twilio API), p50 and p99, and the CPU each process used meanwhile.
 
-Each customer is a new phone number: the product's responder (bots/acknowledge.py) answers
-only a conversation's first message, so with one message per customer (the default) every
-message is answered exactly once and every message has an end-to-end latency. With
---per-customer K, each customer sends K messages (all first messages go before any second
-one); acknowledgement latency counts every message, end-to-end only the first ones.
+Who answers: by default bots/acknowledge.py (--responder
+bots.acknowledge:AcknowledgeResponder), which answers only a conversation's first message,
+with one reply. Each customer is a new phone number, so with one message per customer (the
+default) every message is answered exactly once and every message has an end-to-end
+latency. With --per-customer K, each customer sends K messages (all first messages go
+before any second one); acknowledgement latency counts every message, end-to-end only the
+first reply each customer gets. --responder takes any factory called with no arguments
+("module:attribute"), or "product" for the responder `omnihub serve` plugs in itself (the
+chatbot, which answers every message and may answer with several): that measures the bot
+too, and the end-to-end figures still count each customer's first reply only.
 
-Every SMS sender Twilio has is slow (dialogue.ratelimit.sender_rate: 1/s for a US long
-code, 10/s outside +1, 100/s for a short code, in segments), and the outbox honours it, so
-with the real limit the benchmark measures the limit. Unless --provider-rate is given, the
-hub is therefore started through a launcher that raises the SMS and WhatsApp rates in
-dialogue.ratelimit before running the same CLI (`adapters.cli:main serve`); the rate
-limiter itself still runs (a Redis script call per send with Redis).
+The hub runs the same CLI (`adapters.cli:main serve`, or `worker`) through a launcher
+that plugs the responder in (wrapping adapters.hub.open_hub) and, since every SMS sender
+Twilio has is slow (dialogue.ratelimit.sender_rate: 1/s for a US long code, 10/s outside
++1, 100/s for a short code, in segments) and the outbox honours it, raises the SMS and
+WhatsApp rates in dialogue.ratelimit, unless --provider-rate is given (with the real
+limit the benchmark measures the limit). The rate limiter itself still runs (a Redis
+script call per batch of sends with Redis).
 
 The run is bounded: each phase stops at --deadline seconds (sending stops; what was
 measured is reported, with the number of replies missing). --py-spy PREFIX records the
@@ -72,13 +78,31 @@ DEFAULT_SENDER = "+34910000000"  # a Spanish number: outside +1 (10 segments/s a
 BODY = "Hola, ¿dónde está mi pedido 10234? Gracias"
 INBOUND_PATH = "/webhooks/twilio"
 LIFTED_RATE = 1_000_000.0  # per second: far above anything the hub can send
-# Raises every Twilio sender rate, then runs the `omnihub` console script's own entry point.
+# What answers the customers, unless --responder says otherwise: it answers a
+# conversation's first message only, once (see the module's docstring).
+DEFAULT_RESPONDER = "bots.acknowledge:AcknowledgeResponder"
+PRODUCT_RESPONDER = "product"  # whatever `omnihub serve` itself plugs in
+# Runs the `omnihub` console script's own entry point after, optionally, raising every
+# Twilio sender rate and plugging in the chosen responder (a factory named
+# "module:attribute", called with no arguments) wherever the hub is opened.
 _LAUNCHER = """
+import importlib
 import dialogue.ratelimit as rates
-for name in ("SMS_LONG_CODE_RATE", "SMS_TOLL_FREE_RATE", "SMS_SHORT_CODE_RATE",
-             "SMS_INTERNATIONAL_RATE", "WHATSAPP_RATE"):
-    getattr(rates, name)  # fails loudly if the constant is renamed
-    setattr(rates, name, {rate!r})
+lifted = {rate!r}
+if lifted is not None:
+    for name in ("SMS_LONG_CODE_RATE", "SMS_TOLL_FREE_RATE", "SMS_SHORT_CODE_RATE",
+                 "SMS_INTERNATIONAL_RATE", "WHATSAPP_RATE"):
+        getattr(rates, name)  # fails loudly if the constant is renamed
+        setattr(rates, name, lifted)
+responder = {responder!r}
+if responder is not None:
+    import adapters.hub as hub
+    module, _, attribute = responder.partition(":")
+    make = getattr(importlib.import_module(module), attribute)
+    product_open_hub = hub.open_hub
+    def open_hub(*args, responder=None, **kwargs):
+        return product_open_hub(*args, responder=responder or make(), **kwargs)
+    hub.open_hub = open_hub  # before adapters.cli imports it
 from adapters.cli import main
 main()
 """
@@ -179,15 +203,21 @@ class RunningHub:
     base: str  # where it listens, also its OMNIHUB_PUBLIC_URL
 
 
-def hub_command(command: str, lift_rate: bool) -> list[str]:
-    if lift_rate:
-        return [sys.executable, "-c", _LAUNCHER.format(rate=LIFTED_RATE), command]
-    return [str(Path(sys.executable).with_name("omnihub")), command]
+def hub_command(command: str, lift_rate: bool, responder: str) -> list[str]:
+    launcher = _LAUNCHER.format(
+        rate=LIFTED_RATE if lift_rate else None,
+        responder=None if responder == PRODUCT_RESPONDER else responder,
+    )
+    return [sys.executable, "-c", launcher, command]
 
 
 @contextlib.asynccontextmanager
 async def running_hub(
-    settings: dict[str, str], lift_rate: bool, log_path: Path, command: str = "serve"
+    settings: dict[str, str],
+    lift_rate: bool,
+    responder: str,
+    log_path: Path,
+    command: str = "serve",
 ) -> AsyncIterator[RunningHub]:
     """`omnihub serve` (or `worker`) on a free port with `settings`, stopped on exit."""
     port = free_port()
@@ -205,7 +235,7 @@ async def running_hub(
     }
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            *hub_command(command, lift_rate),
+            *hub_command(command, lift_rate, responder),
             env=env,
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
@@ -593,14 +623,22 @@ async def run_backend(backend: str, args: argparse.Namespace) -> Result:
         logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="omnihub-router-")))
         hubs = [
             await stack.enter_async_context(
-                running_hub(settings, not args.provider_rate, logs / f"hub{n + 1}.log")
+                running_hub(
+                    settings, not args.provider_rate, args.responder, logs / f"hub{n + 1}.log"
+                )
             )
             for n in range(args.hubs)
         ]
         bases = [hub.base for hub in hubs]
         hubs += [
             await stack.enter_async_context(
-                running_hub(settings, not args.provider_rate, logs / f"worker{n + 1}.log", "worker")
+                running_hub(
+                    settings,
+                    not args.provider_rate,
+                    args.responder,
+                    logs / f"worker{n + 1}.log",
+                    "worker",
+                )
             )
             for n in range(args.workers)
         ]
@@ -723,6 +761,10 @@ def describe_setup(args: argparse.Namespace) -> None:
         f"router benchmark: {args.messages} inbound SMS webhooks measured after "
         f"{args.warmup} warm-up ones, {pace}, to the SMS sender {args.sender} through {hubs}"
     )
+    if args.responder != DEFAULT_RESPONDER:
+        print(
+            f"  responder: {args.responder}; end-to-end figures count each customer's first reply"
+        )
     if args.per_customer == 1:
         print(
             f"  {customers} customers, each a new phone number sending one message: each "
@@ -775,6 +817,12 @@ def main() -> None:
     parser.add_argument("--sender", default=DEFAULT_SENDER, help="TWILIO_SMS_FROM")
     parser.add_argument(
         "--provider-rate", action="store_true", help="keep the sender's real rate limit"
+    )
+    parser.add_argument(
+        "--responder",
+        default=DEFAULT_RESPONDER,
+        help="who answers: a factory as module:attribute, or 'product' for the hub's own "
+        f"(default {DEFAULT_RESPONDER}, which answers each conversation once)",
     )
     parser.add_argument("--deadline", type=float, default=300.0, help="seconds per phase")
     parser.add_argument("--server-url", default=DEFAULT_SERVER, help="PostgreSQL server")
