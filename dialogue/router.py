@@ -31,12 +31,14 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crm.db import Database
 from crm.models import (
     Channel,
     Conversation,
     ConversationStatus,
+    Customer,
     DeliveryStatus,
     Message,
     MessageAuthor,
@@ -89,19 +91,16 @@ _conversations = cast(Table, Conversation.__table__)
 # new message (whose foreign key takes a KEY SHARE lock on its conversation), so a
 # webhook never waits for a responder. (SQLite has no row locks: its transactions
 # take the database's write lock.)
+# The conversations are loaded as ORM objects, and their customers with them: the
+# responder works with both through the session, where it then finds them without a
+# statement of its own.
 _LOCK = (
-    select(
-        _conversations.c.id,
-        _conversations.c.customer_id,
-        _conversations.c.status,
-        _conversations.c.last_channel,
-        _conversations.c.last_address,
-        _conversations.c.last_inbound_at,
-    )
-    .where(_conversations.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(_conversations.c.id)
+    select(Conversation)
+    .where(Conversation.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Conversation.id)
     .with_for_update(key_share=True)
 )
+_CUSTOMERS = select(Customer).where(Customer.id.in_(bindparam("ids", expanding=True)))
 _UNANSWERED = (
     select(
         _messages.c.id,
@@ -398,7 +397,7 @@ class Router:
         answered = _Answered()
         async with self.db.transaction() as session:
             conn = await session.connection()
-            locked = {row.id: row for row in await conn.execute(_LOCK, {"ids": conversation_ids})}
+            locked = {c.id: c for c in await session.scalars(_LOCK, {"ids": conversation_ids})}
             limit = self._messages_per_transaction
             rows = (
                 await conn.execute(_UNANSWERED, {"ids": sorted(locked), "limit": limit + 1})
@@ -411,13 +410,18 @@ class Router:
             if not rows:
                 return answered
             latest = await self._note_latest(conn, locked, rows, now)
+            _customers = (
+                await session.scalars(
+                    _CUSTOMERS, {"ids": sorted({c.customer_id for c in locked.values()})}
+                )
+            ).all()  # held: the session keeps only what is referenced
             replies = _Replies(self, now)
             await replies.look_back(conn, {row.conversation_id for row in rows})
             responded: set[int] = set()  # conversations the responder answered in this one
             processed: list[int] = []
             for row in rows:
                 conversation = locked[row.conversation_id]
-                status = conversation.status
+                status: ConversationStatus | None = conversation.status
                 if conversation.id in responded:
                     # The responder may have handed the conversation to a person: its
                     # status is read again, with the replies so far written.
@@ -449,7 +453,7 @@ class Router:
     async def _note_latest(
         self,
         conn: AsyncConnection,
-        locked: Mapping[int, Any],  # rows of _LOCK by conversation id
+        locked: Mapping[int, Conversation],
         rows: Sequence[Any],  # rows of _UNANSWERED
         now: datetime,
     ) -> dict[int, _Latest]:
@@ -465,13 +469,7 @@ class Router:
                 row.channel, row.address or conversation.last_address, row.created_at
             )
         moved = [
-            {
-                "b_id": conversation_id,
-                "b_channel": last.channel,
-                "b_address": last.address,
-                "b_at": last.at,
-                "b_now": now,
-            }
+            (locked[conversation_id], last)
             for conversation_id, last in latest.items()
             if (last.channel, last.address, last.at)
             != (
@@ -481,7 +479,24 @@ class Router:
             )
         ]
         if moved:
-            await conn.execute(_LAST_INBOUND, moved)
+            await conn.execute(
+                _LAST_INBOUND,
+                [
+                    {
+                        "b_id": conversation.id,
+                        "b_channel": last.channel,
+                        "b_address": last.address,
+                        "b_at": last.at,
+                        "b_now": now,
+                    }
+                    for conversation, last in moved
+                ],
+            )
+            for conversation, last in moved:  # the responder sees what was written
+                set_committed_value(conversation, "last_channel", last.channel)
+                set_committed_value(conversation, "last_address", last.address)
+                set_committed_value(conversation, "last_inbound_at", last.at)
+                set_committed_value(conversation, "updated_at", now)
         return latest
 
     def queue_reply(
