@@ -66,6 +66,10 @@ class ChannelSender(Protocol):
         """Hand one message to the provider; raise a SendError subclass on failure."""
         ...
 
+    async def typing(self, address: str) -> None:
+        """Show that someone is typing (channels whose capabilities say `typing`)."""
+        ...
+
 
 class InboundSink(Protocol):
     """Where adapters deliver what providers send: the router."""

@@ -78,10 +78,10 @@ async def test_a_bus_failure_is_worth_a_retry() -> None:
         await sender.send(Outgoing(1, Channel.WEBCHAT, "v_abc", "hola"))
     assert isinstance(failed.value.__cause__, ConnectionError)
     with pytest.raises(TransientSendError):
-        await sender.show_typing("v_abc")
+        await sender.typing("v_abc")
 
 
 async def test_typing_is_a_frame_of_its_own() -> None:
     bus = RecordingBus()
-    await WebchatSender(bus).show_typing("v_abc")
+    await WebchatSender(bus).typing("v_abc")
     assert bus.published == [("webchat.visitor.v_abc", b'{"type":"typing"}')]

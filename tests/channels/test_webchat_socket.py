@@ -424,7 +424,7 @@ async def test_typing_is_forwarded_and_other_visitors_hear_nothing(chat: Chat) -
     other_token, other = await chat.session()
     ws, _ = await chat.open(token)
     other_ws, _ = await chat.open(other_token)
-    await chat.sender.show_typing(other)
+    await chat.sender.typing(other)
     await chat.sender.send(Outgoing(7, Channel.WEBCHAT, visitor, "Hola"))
     assert (await ws.receive_json(timeout=WAIT))["id"] == 7  # the typing was not for us
     assert await other_ws.receive_json(timeout=WAIT) == {"type": "typing"}

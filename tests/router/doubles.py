@@ -51,6 +51,10 @@ class RecordingSender:
     failures: list[SendError] = field(default_factory=list)  # raised, first first
     status: DeliveryStatus = DeliveryStatus.QUEUED
     gate: asyncio.Event | None = None  # when set, sends wait for it
+    typed: list[str] = field(default_factory=list)  # typing indicators shown, by address
+
+    async def typing(self, address: str) -> None:
+        self.typed.append(address)
 
     async def send(self, message: Outgoing) -> SendReceipt:
         if self.gate is not None:

@@ -84,6 +84,9 @@ class TwilioSender:
     def capabilities(self) -> Capabilities:
         return CAPABILITIES
 
+    async def typing(self, address: str) -> None:
+        """SMS has no typing indicator, and Twilio's WhatsApp API offers none either."""
+
     async def send(self, message: Outgoing) -> SendReceipt:
         """Hand one message to Twilio; raise a SendError subclass when it is refused."""
         with AnswerHeaders() as answer:

@@ -49,7 +49,7 @@ class WebchatSender:
         await self._publish(message.address, frame.encode())
         return SendReceipt(provider_id=f"webchat-{message.message_id}", status=DeliveryStatus.SENT)
 
-    async def show_typing(self, address: str) -> None:
+    async def typing(self, address: str) -> None:
         """Shows the visitor that an answer is being written (until the next message)."""
         await self._publish(address, TYPING_FRAME)
 
