@@ -55,4 +55,4 @@ async def open_chatbot(settings: Settings, db: Database) -> AsyncIterator[Chatbo
                     entities=embedded.entities,
                 )
             )
-        yield ChatbotResponder(nlu, all_flows())
+        yield ChatbotResponder(nlu, all_flows(), support=settings.support_hours)

@@ -21,8 +21,10 @@ from adapters.chatbot import open_chatbot
 from adapters.redis_backends import RedisBus, RedisRateLimiter
 from adapters.settings import Settings
 from adapters.web.keys import BUS, DATABASE, INBOUND, REDIS, SETTINGS
+from bots.notices import CustomerNotices
 from crm.db import Database
 from crm.models import Channel
+from dialogue.inbox import Inbox
 from dialogue.local_bus import InProcessBus
 from dialogue.outbox import Outbox, SendRate
 from dialogue.ports import Bus, ChannelSender, Responder
@@ -40,6 +42,7 @@ class Hub:
     outbox: Outbox
     bus: Bus
     senders: dict[Channel, ChannelSender]
+    inbox: Inbox
 
 
 def _rates(settings: Settings, senders: dict[Channel, ChannelSender]) -> dict[Channel, SendRate]:
@@ -83,10 +86,22 @@ async def open_hub(
         if responder is None:  # the product's chatbot; tests plug in their own
             responder = await stack.enter_async_context(open_chatbot(settings, db))
         router = Router(db, responder, outbox)
+        inbox = Inbox(
+            db,
+            router,
+            outbox,
+            senders,
+            bus,
+            CustomerNotices(settings.support_timezone),
+            support=settings.support_hours,
+        )
+        router.on_answered = inbox.answered
+        router.on_delivery = inbox.delivered
         try:
-            yield Hub(router, outbox, bus, senders)
+            yield Hub(router, outbox, bus, senders, inbox)
         finally:
             try:
+                await asyncio.wait_for(inbox.idle(), SHUTDOWN_GRACE)
                 await asyncio.wait_for(router.idle(), SHUTDOWN_GRACE)
             except TimeoutError:
                 # Nothing is lost: what was not answered is answered by recover() at start.

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import AnyHttpUrl, Field, field_validator
+from typing import Self
+from zoneinfo import ZoneInfoNotFoundError
+
+from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crm.db import DEFAULT_URL, async_url
+from dialogue.inbox import SupportHours
 
 
 class Settings(BaseSettings):
@@ -40,6 +44,23 @@ class Settings(BaseSettings):
     telegram_api_url: AnyHttpUrl = Field(
         AnyHttpUrl("https://api.telegram.org"), alias="OMNIHUB_TELEGRAM_API_URL"
     )
+    # When people answer in the inbox: "mon-fri 09:00-19:00, sat 10:00-14:00" in the zone
+    # below; unset means always. Outside them a customer asking for a person is told
+    # when someone will answer.
+    support_hours_spec: str | None = Field(None, alias="OMNIHUB_SUPPORT_HOURS")
+    support_timezone: str = Field("UTC", alias="OMNIHUB_SUPPORT_TIMEZONE")
+
+    @model_validator(mode="after")
+    def _support_hours_read(self) -> Self:
+        try:
+            self.support_hours  # noqa: B018 (parsed now, so a bad value stops the start)
+        except (ValueError, ZoneInfoNotFoundError) as exc:
+            raise ValueError(f"OMNIHUB_SUPPORT_HOURS / OMNIHUB_SUPPORT_TIMEZONE: {exc}") from exc
+        return self
+
+    @property
+    def support_hours(self) -> SupportHours:
+        return SupportHours.parse(self.support_hours_spec, self.support_timezone)
 
     @field_validator("database_url")
     @classmethod

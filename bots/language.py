@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bots.catalogue import DEFAULT_LANGUAGE
-from bots.flows.base import Context
 from bots.state import BotState
 from crm.models import Customer, Language
 from dialogue.ports import Understanding
+
+if TYPE_CHECKING:
+    from bots.flows.base import Context
 
 # Until a customer writes something that tells, the country of the phone is the best
 # guess there is.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,8 +34,16 @@ from bots.flows.consent import (
 from bots.flows.menu import say_menu
 from bots.language import choose_language, switch_language
 from bots.state import BotState, FlowState
-from crm.models import ChannelIdentity, Conversation, Customer, utcnow
+from crm.models import (
+    ChannelIdentity,
+    Conversation,
+    ConversationEvent,
+    ConversationStatus,
+    Customer,
+    utcnow,
+)
 from dialogue.identity import channel_address
+from dialogue.inbox import SupportHours
 from dialogue.messages import Reply
 from dialogue.ports import NluEngine, Turn, Understanding
 
@@ -51,9 +59,11 @@ class ChatbotResponder:
         nlu: NluEngine,
         flows: Sequence[Flow],
         *,
+        support: SupportHours | None = None,
         clock: Callable[[], datetime] = utcnow,
     ):
         self.nlu = nlu
+        self.support = support or SupportHours()
         self.flows = {flow.name: flow for flow in flows}
         self.by_intent = {intent: flow for flow in flows for intent in flow.intents}
         self.clock = clock
@@ -73,8 +83,10 @@ class ChatbotResponder:
             state=state,
             now=self.clock(),
             verified=await _verified(session, turn),
+            support=self.support,
         )
-        await self._dispatch(ctx)
+        if not await _scored(ctx):
+            await self._dispatch(ctx)
         # A flow may have moved the customer into another conversation (a verified
         # one-time code joins the one they already had): the state goes with them.
         ctx.conversation.bot_state = state.to_json()
@@ -212,6 +224,47 @@ class ChatbotResponder:
             say_menu(ctx, "menu.what_else")
         else:
             await ctx.not_understood()
+
+
+# How long after resolving a conversation a bare 1-5 is taken as its score.
+SCORE_WINDOW = timedelta(days=1)
+
+
+async def _scored(ctx: Context) -> bool:
+    """A 1-5 answer to the satisfaction question of the customer's last resolved chat."""
+    payload, text = ctx.payload, ctx.text
+    if payload is not None and payload.startswith("csat:"):
+        answer = payload.removeprefix("csat:")
+    elif payload is None and len(text) == 1 and text in "12345":
+        answer = text
+    else:
+        return False
+    asked = await ctx.session.scalar(
+        select(Conversation)
+        .where(
+            Conversation.customer_id == ctx.customer.id,
+            Conversation.status == ConversationStatus.RESOLVED,
+            Conversation.csat_asked_at >= ctx.now - SCORE_WINDOW,
+            Conversation.csat_score.is_(None),
+        )
+        .order_by(Conversation.csat_asked_at.desc())
+        .limit(1)
+    )
+    if asked is None or not answer.isdigit() or not 1 <= int(answer) <= 5:
+        return False
+    asked.csat_score = int(answer)
+    ctx.session.add(
+        ConversationEvent(
+            conversation_id=asked.id,
+            kind="csat",
+            from_status=asked.status.value,
+            to_status=asked.status.value,
+            data={"score": int(answer)},
+            created_at=ctx.now,
+        )
+    )
+    ctx.say("csat.thanks")
+    return True
 
 
 def _keyword(text: str) -> str:

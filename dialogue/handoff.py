@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.models import Conversation, ConversationStatus
+from crm.models import Conversation, ConversationEvent, ConversationStatus
 
 _ALLOWED: dict[ConversationStatus, frozenset[ConversationStatus]] = {
     ConversationStatus.BOT: frozenset({ConversationStatus.QUEUED, ConversationStatus.RESOLVED}),
@@ -64,8 +64,21 @@ async def request_handoff(
     The summary is kept with the conversation for the inbox. Raises IllegalTransition
     when the conversation is not the bot's (already queued, with an agent, resolved).
     """
-    check_transition(conversation.status, ConversationStatus.QUEUED)
+    before = conversation.status
+    check_transition(before, ConversationStatus.QUEUED)
     conversation.status = ConversationStatus.QUEUED
+    conversation.assigned_agent_id = None
     conversation.handoff = {**request.to_json(), "requested_at": now.isoformat()}
+    conversation.queued_at = now
     conversation.updated_at = now
+    session.add(
+        ConversationEvent(
+            conversation_id=conversation.id,
+            kind="queued",
+            from_status=before.value,
+            to_status=ConversationStatus.QUEUED.value,
+            data={"reason": request.reason},
+            created_at=now,
+        )
+    )
     await session.flush()

@@ -55,6 +55,7 @@ __all__ = [
     "SupportHours",
     "Wait",
     "estimate_wait",
+    "someone_free",
 ]
 
 log = logging.getLogger(__name__)
@@ -128,9 +129,9 @@ class SupportHours:
 
     @classmethod
     def parse(cls, spec: str | None, zone: str = "UTC") -> SupportHours:
+        ZoneInfo(zone)  # an unknown zone fails here, at start
         if not spec or not spec.strip():
             return cls((), zone)
-        ZoneInfo(zone)  # an unknown zone fails here, at start
         intervals: list[tuple[int, time, time]] = []
         for part in spec.lower().split(","):
             match = _SPEC.match(part)
@@ -185,6 +186,9 @@ async def estimate_wait(
 ) -> Wait:
     if conversation.status is ConversationStatus.AGENT:
         return Wait(True, 0, None)
+    opens_at = support.next_opening(now)
+    if opens_at is None and await someone_free(session, conversation.team):
+        return Wait(True, 0, None)  # assigned as soon as this transaction commits
     ahead = await session.scalar(
         select(func.count())
         .select_from(Conversation)
@@ -194,7 +198,12 @@ async def estimate_wait(
             Conversation.id != conversation.id,
         )
     )
-    return Wait(False, int(ahead or 0), support.next_opening(now))
+    return Wait(False, int(ahead or 0), opens_at)
+
+
+async def someone_free(session: AsyncSession, team: str | None = None) -> bool:
+    """Whether an available agent has room for one more conversation."""
+    return await _least_loaded(session, team, set()) is not None
 
 
 class Notices(Protocol):
@@ -312,6 +321,7 @@ class Inbox:
         self.notices = notices
         self.support = support or SupportHours()
         self.clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()  # sending what actions queued
 
     # -- taking and giving back ----------------------------------------------------------
 
@@ -364,7 +374,8 @@ class Inbox:
         async with self._acting() as act:
             conversation = await act.lock(conversation_id)
             before = conversation.status
-            check_transition(before, ConversationStatus.QUEUED)
+            if before is not ConversationStatus.AGENT:  # only a person can let go
+                raise IllegalTransition(before, ConversationStatus.QUEUED)
             previous = conversation.assigned_agent_id
             conversation.status = ConversationStatus.QUEUED
             conversation.assigned_agent_id = None
@@ -612,6 +623,23 @@ class Inbox:
         act.record(conversation, kind, before, by if by is not None else agent.id,
                    {"agent_id": agent.id})  # fmt: skip
 
+    def _send_soon(self, conversation_id: int) -> None:
+        """Send what an action queued without making the agent's request wait for it."""
+        task = asyncio.create_task(self.outbox.dispatch(conversation_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The message stays pending: the outbox's recovery sends it.
+            log.error("sending failed", exc_info=task.exception())
+
+    async def idle(self) -> None:
+        """Wait until what the actions so far queued has been handed to the outbox."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def _publish(self, events: Sequence[InboxEvent]) -> None:
         for event in events:
             try:
@@ -643,7 +671,7 @@ class _Acting:
         inbox = self.inbox
         await inbox._publish(act.events)
         for conversation_id in act.dispatch:
-            asyncio.ensure_future(inbox.outbox.dispatch(conversation_id))  # noqa: RUF006
+            inbox._send_soon(conversation_id)
         for conversation_id in act.assign:
             await inbox.auto_assign(conversation_id)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -205,6 +205,9 @@ class Router:
         self._answering: set[asyncio.Task[None]] = set()
         self._answering_tasks = ANSWERING_TASKS.get(db.dialect, 1)
         self._tasks: set[asyncio.Task[None]] = set()  # sending, after answering
+        # Told after each commit (the inbox: live events, assignment of new handoffs).
+        self.on_answered: Callable[[list[int]], Coroutine[Any, Any, None]] | None = None
+        self.on_delivery: Callable[[int, int], Awaitable[None]] | None = None
 
     # -- step 1: store, then acknowledge -------------------------------------------
 
@@ -314,6 +317,9 @@ class Router:
                     f"provider:{OPTED_OUT_CODE}",
                     self.clock(),
                 )
+            changed = (message.conversation_id, message.id)
+        if self.on_delivery is not None:
+            await self.on_delivery(*changed)
 
     # -- step 2: answer, in order, once ----------------------------------------------
 
@@ -385,6 +391,8 @@ class Router:
                 for conversation_id in pending:
                     more |= await self._answer_all([conversation_id])
                 return more
+            if self.on_answered is not None:
+                self._spawn(self.on_answered(list(pending)))
             if answered.claimed:
                 self._spawn(self.outbox.deliver(answered.claimed))
             for conversation_id in sorted(answered.queued):

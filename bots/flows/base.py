@@ -20,13 +20,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bots.catalogue import say
+from bots.notices import queued_text
 from bots.state import BotState, FlowState
 from crm.models import Conversation, Customer, Language
 from dialogue.handoff import HandoffRequest, IllegalTransition, request_handoff
+from dialogue.inbox import SupportHours, estimate_wait
 from dialogue.messages import Button, Reply
 from dialogue.ports import Turn, Understanding
 
@@ -56,6 +59,7 @@ class Context:
     now: datetime
     verified: bool  # the channel identity the customer writes from is vouched for
     replies: list[Reply] = field(default_factory=list)
+    support: SupportHours = field(default_factory=SupportHours)  # when people answer
 
     @property
     def text(self) -> str:
@@ -124,7 +128,8 @@ class Context:
             await request_handoff(self.session, self.conversation, request, self.now)
         except IllegalTransition:
             return False
-        self.say("handoff.queued")
+        wait = await estimate_wait(self.session, self.conversation, self.support, self.now)
+        self.reply(queued_text(self.language, wait, ZoneInfo(self.support.zone), self.now))
         return True
 
 

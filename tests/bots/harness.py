@@ -11,9 +11,12 @@ import itertools
 from dataclasses import dataclass, field
 
 from bots.flows.registry import all_flows
+from bots.notices import CustomerNotices
 from bots.responder import ChatbotResponder
 from crm.db import Database
 from crm.models import Channel
+from dialogue.inbox import Inbox, SupportHours
+from dialogue.local_bus import InProcessBus
 from dialogue.messages import Button, Inbound, Outgoing
 from dialogue.outbox import Backoff, Outbox
 from dialogue.ports import NluEngine
@@ -41,7 +44,7 @@ class Said:
 
 
 class Chat:
-    def __init__(self, db: Database, nlu: NluEngine):
+    def __init__(self, db: Database, nlu: NluEngine, *, support: SupportHours | None = None):
         self.db = db
         self.senders = {
             Channel.SMS: RecordingSender(Channel.SMS, SMS),
@@ -50,12 +53,24 @@ class Chat:
             Channel.WEBCHAT: RecordingSender(Channel.WEBCHAT, CHAT),
         }
         outbox = Outbox(db, self.senders, InProcessRateLimiter(), {}, backoff=Backoff(base=0.001))
-        self.responder = ChatbotResponder(nlu, all_flows())
+        self.responder = ChatbotResponder(nlu, all_flows(), support=support)
         self.router = Router(db, self.responder, outbox)
+        self.bus = InProcessBus()
+        self.inbox = Inbox(
+            db, self.router, outbox, self.senders, self.bus, CustomerNotices(), support=support
+        )
+        self.router.on_answered = self.inbox.answered
+        self.router.on_delivery = self.inbox.delivered
         self._seen = {channel: 0 for channel in Channel}
 
     async def send(self, inbound: Inbound) -> Said:
         await self.router.accept(inbound)
+        await self.router.idle()
+        return self._new()
+
+    async def settled(self) -> Said:
+        """What reached customers once everything under way (agents' replies) is sent."""
+        await self.inbox.idle()
         await self.router.idle()
         return self._new()
 
