@@ -13,10 +13,12 @@ from crm.db import Database
 from crm.models import (
     Agent,
     AgentRole,
+    CannedResponse,
     Consent,
     ConsentPurpose,
     Customer,
     Inventory,
+    Language,
     Order,
     OrderItem,
     OrderStatusChange,
@@ -51,6 +53,25 @@ from crm.seed.planning import (
 from crm.services.staff import create_agent
 
 DEMO_SEED = 20261122  # fixed, so every demo database holds the same chain
+
+# Ready answers for the inbox: (shortcut, language, title, body), each in every language.
+CANNED: tuple[tuple[str, Language, str, str], ...] = (
+    ("hello", Language.ES, "Saludo", "¡Hola! Soy del equipo de atención y sigo con tu consulta."),
+    ("hello", Language.PT, "Saudação", "Olá! Sou da equipa de apoio e continuo o seu pedido."),
+    ("hello", Language.EN, "Greeting", "Hi! I'm from the support team and I'll take it from here."),
+    ("checking", Language.ES, "Un momento", "Dame un momento, lo estoy comprobando."),
+    ("checking", Language.PT, "Um momento", "Dê-me um momento, estou a verificar."),
+    ("checking", Language.EN, "One moment", "Give me a moment while I check that."),
+    ("return", Language.ES, "Devolución",
+     "Tienes 30 días desde la entrega para devolverlo, en tienda o por mensajería."),
+    ("return", Language.PT, "Devolução",
+     "Tem 30 dias desde a entrega para devolver, em loja ou por estafeta."),
+    ("return", Language.EN, "Returns",
+     "You have 30 days from delivery to return it, in a store or by courier."),
+    ("bye", Language.ES, "Despedida", "¿Te puedo ayudar en algo más? ¡Que tengas un buen día!"),
+    ("bye", Language.PT, "Despedida", "Posso ajudar em mais alguma coisa? Tenha um bom dia!"),
+    ("bye", Language.EN, "Goodbye", "Anything else I can help with? Have a great day!"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -157,6 +178,10 @@ class _DemoBuilder:
             await create_agent(
                 self.session, agent.email, agent.name, agent.role, data.DEMO_PASSWORD
             )
+        self.session.add_all(
+            CannedResponse(shortcut=shortcut, language=language, title=title, body=body)
+            for shortcut, language, title, body in CANNED
+        )
         await self.session.flush()
         return DemoSummary(
             created=True,
