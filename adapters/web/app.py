@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from adapters.channels import telegram, twilio, webchat
 from adapters.hub import RESPONDER, hub_ctx
 from adapters.settings import Settings
-from adapters.web import api, health
+from adapters.web import api, health, inbox
 from adapters.web.errors import json_errors
 from adapters.web.keys import DATABASE, REDIS, SETTINGS
 from crm.db import Database
@@ -46,4 +46,5 @@ def create_app(settings: Settings, *, responder: Responder | None = None) -> web
     twilio.add_routes(app)
     telegram.add_routes(app)
     webchat.add_routes(app)
+    inbox.add_routes(app)
     return app

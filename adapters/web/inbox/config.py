@@ -1,0 +1,28 @@
+"""The inbox's tunables, held by the app under one typed key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class InboxConfig:
+    heartbeat: float = 25.0  # websocket ping interval; proxies drop idle sockets at 30-60 s
+    # How often an open socket checks that its session still holds (logout, expiry).
+    session_recheck: float = 60.0
+    # Live events waiting for a slow socket; past this it is closed and the page
+    # reloads its state, rather than the hub holding an unbounded backlog for it.
+    socket_backlog: int = 500
+    # Failed sign-ins allowed per email and address within the window, then 429.
+    login_failures: int = 5
+    login_window: timedelta = timedelta(minutes=15)
+    # How often the Prometheus gauges are recomputed from the database.
+    gauge_interval: float = 30.0
+    gauge_period: timedelta = timedelta(hours=24)  # the window of the ratio gauges
+    metrics_period: timedelta = timedelta(days=7)  # /inbox/api/metrics without `since`
+
+
+CONFIG = web.AppKey("inbox_config", InboxConfig)

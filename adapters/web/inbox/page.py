@@ -1,0 +1,33 @@
+"""GET /inbox: the inbox page for signed-in agents, and its static files."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from aiohttp import web
+
+from adapters.web.inbox.auth import current_caller
+
+PAGE_PATH = "/inbox"
+STATIC_PREFIX = "/inbox/static/"
+STATIC_DIR = Path(str(resources.files(__package__).joinpath("static")))
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "same-origin",
+}
+
+
+async def page(request: web.Request) -> web.StreamResponse:
+    if await current_caller(request) is None:
+        raise web.HTTPSeeOther("/inbox/login")
+    # Read on each request: the page is small, and a deployment can change it in place.
+    return web.FileResponse(STATIC_DIR / "inbox.html", headers=PAGE_HEADERS)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(PAGE_PATH, page, name="inboxPage")
+    app.router.add_static(STATIC_PREFIX, STATIC_DIR, name="inboxStatic")

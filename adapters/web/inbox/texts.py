@@ -1,0 +1,72 @@
+"""The sign-in page's words in each language, and which language a browser wants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crm.models import Language
+
+DEFAULT_LANGUAGE = Language.EN
+_CODES = frozenset(language.value for language in Language)
+
+
+@dataclass(frozen=True)
+class LoginTexts:
+    title: str
+    email_label: str
+    password_label: str
+    submit: str
+    wrong: str  # never says which of the two was wrong
+    throttled: str
+    expired: str  # the form's CSRF cookie is missing or does not match
+
+
+LOGIN: dict[Language, LoginTexts] = {
+    Language.ES: LoginTexts(
+        title="Bandeja compartida: iniciar sesión",
+        email_label="Correo electrónico",
+        password_label="Contraseña",  # noqa: S106 (a label)
+        submit="Entrar",
+        wrong="Correo o contraseña incorrectos.",
+        throttled="Demasiados intentos. Vuelve a intentarlo en unos minutos.",
+        expired="El formulario ha caducado. Vuelve a intentarlo.",
+    ),
+    Language.PT: LoginTexts(
+        title="Caixa partilhada: iniciar sessão",
+        email_label="Email",
+        password_label="Palavra-passe",  # noqa: S106 (a label)
+        submit="Entrar",
+        wrong="Email ou palavra-passe incorretos.",
+        throttled="Demasiadas tentativas. Tente novamente dentro de alguns minutos.",
+        expired="O formulário expirou. Tente novamente.",
+    ),
+    Language.EN: LoginTexts(
+        title="Shared inbox: sign in",
+        email_label="Email",
+        password_label="Password",  # noqa: S106 (a label)
+        submit="Sign in",
+        wrong="Wrong email or password.",
+        throttled="Too many attempts. Try again in a few minutes.",
+        expired="The form expired. Please try again.",
+    ),
+}
+
+
+def browser_language(accept_language: str | None) -> Language:
+    """The supported language the browser prefers most (Accept-Language with q-values)."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        ranked.append((-quality, position, tag.split("-")[0].strip().lower()))
+    for negative_quality, _, tag in sorted(ranked):
+        if negative_quality < 0 and tag in _CODES:
+            return Language(tag)
+    return DEFAULT_LANGUAGE

@@ -1,0 +1,256 @@
+"""Signing in and out of the inbox, sessions, CSRF, and what each role may read."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from crm.models import AgentRole, AgentSession, utcnow
+from crm.services.sessions import IDLE_TIMEOUT, open_session, session_agent
+from crm.services.staff import create_agent
+from tests.builders import add_customer
+from tests.inbox.conftest import (
+    PASSWORD,
+    Hub,
+    MakeHub,
+    add_conversation,
+    login_form_token,
+    sign_in,
+)
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "title", "button"),
+    [
+        ("es-ES,es;q=0.9", "iniciar sesión", "Entrar"),
+        ("pt-PT,pt;q=0.9,en;q=0.5", "iniciar sessão", "Entrar"),
+        ("de-DE,de;q=0.9,en;q=0.8", "sign in", "Sign in"),
+        ("fr;q=0.9, pt;q=0.2, es;q=0.8", "iniciar sesión", "Entrar"),
+    ],
+)
+async def test_the_sign_in_page_speaks_the_browser_language(
+    hub: Hub, accept_language: str, title: str, button: str
+) -> None:
+    client = await hub.new_client()
+    response = await client.get("/inbox/login", headers={"Accept-Language": accept_language})
+    page = await response.text()
+    assert response.status == 200
+    assert response.content_type == "text/html"
+    assert title in page
+    assert f">{button}</button>" in page
+    assert 'name="csrf"' in page
+
+
+async def test_an_agent_signs_in_and_gets_a_secure_session_cookie(hub: Hub) -> None:
+    async with hub.db.transaction() as session:
+        await create_agent(session, "Sara@Shop.test", "Sara", AgentRole.AGENT, PASSWORD)
+    client = await hub.new_client()
+    token = await login_form_token(client)
+    response = await client.post(
+        "/inbox/login",
+        data={"email": "sara@shop.test", "password": PASSWORD, "csrf": token},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    assert response.headers["Location"] == "/inbox"
+    cookie = response.cookies["omnihub_session"]
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Lax"
+    assert cookie["path"] == "/inbox"
+    assert not cookie["secure"]  # plain http here; see the https test below
+
+    me = await (await client.get("/inbox/api/me")).json()
+    assert me["name"] == "Sara"
+    assert me["role"] == "agent"
+    assert len(me["csrf_token"]) > 20
+    page = await client.get("/inbox", allow_redirects=False)
+    assert page.status == 200
+    assert page.content_type == "text/html"
+
+
+async def test_the_session_cookie_is_secure_behind_https(make_hub: MakeHub) -> None:
+    hub = await make_hub(OMNIHUB_PUBLIC_URL="https://hub.example.com")
+    async with hub.db.transaction() as session:
+        await create_agent(session, "a@shop.test", "A", AgentRole.AGENT, PASSWORD)
+    client = await hub.new_client()
+    form = await client.get("/inbox/login")
+    form_cookie = form.cookies["omnihub_login_csrf"]
+    assert form_cookie["secure"]
+    # The test talks plain http, where a browser would not send Secure cookies back.
+    response = await client.post(
+        "/inbox/login",
+        data={"email": "a@shop.test", "password": PASSWORD, "csrf": form_cookie.value},
+        headers={"Cookie": f"omnihub_login_csrf={form_cookie.value}"},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    assert response.cookies["omnihub_session"]["secure"]
+
+
+async def test_without_a_session_the_page_sends_to_sign_in_and_the_api_answers_401(
+    hub: Hub,
+) -> None:
+    client = await hub.new_client()
+    page = await client.get("/inbox", allow_redirects=False)
+    assert page.status == 303
+    assert page.headers["Location"] == "/inbox/login"
+    api = await client.get("/inbox/api/conversations")
+    assert api.status == 401
+    assert "error" in await api.json()
+
+
+async def test_a_wrong_password_and_an_unknown_email_are_refused_alike(hub: Hub) -> None:
+    async with hub.db.transaction() as session:
+        await create_agent(session, "sara@shop.test", "Sara", AgentRole.AGENT, PASSWORD)
+    answers = []
+    for email, password in [("sara@shop.test", "wrong"), ("nobody@shop.test", PASSWORD)]:
+        client = await hub.new_client()
+        token = await login_form_token(client)
+        response = await client.post(
+            "/inbox/login",
+            data={"email": email, "password": password, "csrf": token},
+            headers={"Accept-Language": "en"},
+            allow_redirects=False,
+        )
+        assert "omnihub_session" not in response.cookies
+        page = await response.text()
+        answers.append((response.status, "Wrong email or password." in page))
+    assert answers == [(401, True), (401, True)]
+
+
+async def test_repeated_failures_block_that_email_from_that_address(hub: Hub) -> None:
+    async with hub.db.transaction() as session:
+        await create_agent(session, "sara@shop.test", "Sara", AgentRole.AGENT, PASSWORD)
+        await create_agent(session, "rui@shop.test", "Rui", AgentRole.AGENT, PASSWORD)
+    client = await hub.new_client()
+    for _ in range(5):
+        assert await sign_in(client, "sara@shop.test", "guess") is None
+    token = await login_form_token(client)
+    blocked = await client.post(
+        "/inbox/login",
+        data={"email": "sara@shop.test", "password": PASSWORD, "csrf": token},
+        allow_redirects=False,
+    )
+    assert blocked.status == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert "omnihub_session" not in blocked.cookies
+    # Someone else at the same address is not locked out by Sara's attacker.
+    assert await sign_in(client, "rui@shop.test", PASSWORD) is not None
+
+
+async def test_the_sign_in_form_needs_its_csrf_token(hub: Hub) -> None:
+    async with hub.db.transaction() as session:
+        await create_agent(session, "sara@shop.test", "Sara", AgentRole.AGENT, PASSWORD)
+    client = await hub.new_client()
+    await login_form_token(client)
+    forged = await client.post(
+        "/inbox/login",
+        data={"email": "sara@shop.test", "password": PASSWORD, "csrf": "made-up"},
+        allow_redirects=False,
+    )
+    assert forged.status == 403
+    assert "omnihub_session" not in forged.cookies
+
+
+async def test_logout_needs_the_csrf_token_and_ends_the_session(hub: Hub) -> None:
+    sara = await hub.agent()
+    refused = await sara.client.post("/inbox/logout", allow_redirects=False)
+    assert refused.status == 403
+    assert (await sara.get("/inbox/api/me")).status == 200
+    cookie = sara.client.session.cookie_jar.filter_cookies(sara.client.make_url("/inbox"))
+    stolen = cookie["omnihub_session"].value
+
+    out = await sara.client.post(
+        "/inbox/logout", headers={"X-CSRF-Token": sara.csrf}, allow_redirects=False
+    )
+    assert out.status == 303
+    assert out.headers["Location"] == "/inbox/login"
+    assert (await sara.get("/inbox/api/me")).status == 401
+    # The cookie's value is dead on the server, not just forgotten by the browser.
+    replay = await hub.new_client()
+    answer = await replay.get("/inbox/api/me", headers={"Cookie": f"omnihub_session={stolen}"})
+    assert answer.status == 401
+
+
+async def test_an_expired_session_is_signed_out(hub: Hub) -> None:
+    sara = await hub.agent()
+    async with hub.db.transaction() as session:
+        await session.execute(
+            update(AgentSession)
+            .where(AgentSession.agent_id == sara.id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert (await sara.get("/inbox/api/me")).status == 401
+    page = await sara.get("/inbox", allow_redirects=False)
+    assert page.status == 303
+
+
+async def test_a_session_expires_after_idling_and_lives_on_while_used(hub: Hub) -> None:
+    start = utcnow()
+    async with hub.db.transaction() as session:
+        agent = await create_agent(session, "a@shop.test", "A", AgentRole.AGENT, PASSWORD)
+        issued = await open_session(session, agent, now=start)
+    async with hub.db.transaction() as session:
+        used = start + IDLE_TIMEOUT - timedelta(minutes=1)
+        assert await session_agent(session, issued.token, now=used) is not None
+    async with hub.db.transaction() as session:
+        # Idle counts from the last use, not from signing in.
+        later = used + IDLE_TIMEOUT - timedelta(minutes=1)
+        assert await session_agent(session, issued.token, now=later) is not None
+        assert await session_agent(session, issued.token, now=later + IDLE_TIMEOUT) is None
+        assert await session_agent(session, "not-a-token", now=start) is None
+
+
+async def test_a_state_change_without_the_csrf_header_is_refused(hub: Hub) -> None:
+    sara = await hub.agent()
+    async with hub.db.transaction() as session:
+        ana = await add_customer(session, name="Ana", phone="+34612345678")
+        conversation = await add_conversation(session, ana)
+    path = f"/inbox/api/conversations/{conversation.id}/claim"
+    missing = await sara.client.post(path)
+    wrong = await sara.client.post(path, headers={"X-CSRF-Token": sara.csrf[:-1] + "x"})
+    assert (missing.status, wrong.status) == (403, 403)
+    detail = await sara.json(f"/inbox/api/conversations/{conversation.id}")
+    assert detail["summary"]["status"] == "queued"
+    assert detail["summary"]["assigned_agent"] is None
+
+
+async def test_a_marketer_reads_no_conversation(hub: Hub) -> None:
+    marketer = await hub.agent(AgentRole.MARKETER)
+    async with hub.db.transaction() as session:
+        ana = await add_customer(session, name="Ana", phone="+34612345678")
+        conversation = await add_conversation(session, ana)
+    me = await marketer.json("/inbox/api/me")
+    assert me["role"] == "marketer"
+    for path in [
+        "/inbox/api/conversations",
+        f"/inbox/api/conversations/{conversation.id}",
+        f"/inbox/api/customers/{ana.id}",
+        "/inbox/api/canned?language=es",
+        "/inbox/api/metrics",
+    ]:
+        response = await marketer.get(path)
+        assert response.status == 403, path
+        assert "conversation" not in await response.text()
+    claim = await marketer.post(f"/inbox/api/conversations/{conversation.id}/claim")
+    assert claim.status == 403
+    socket = await marketer.get("/inbox/ws")
+    assert socket.status == 403
+
+
+async def test_an_agent_may_not_assign_queue_or_read_metrics(hub: Hub) -> None:
+    sara = await hub.agent()
+    rui = await hub.agent()
+    async with hub.db.transaction() as session:
+        ana = await add_customer(session, name="Ana", phone="+34612345678")
+        queued = await add_conversation(session, ana)
+    base = f"/inbox/api/conversations/{queued.id}"
+    assign = await sara.post(base + "/assign", {"agent_id": rui.id})
+    assert assign.status == 403
+    assert (await assign.json())["code"] == "forbidden_role"
+    assert (await sara.post(base + "/queue")).status == 403
+    assert (await sara.get("/inbox/api/metrics")).status == 403
+    detail = await sara.json(base)
+    assert detail["summary"]["assigned_agent"] is None
