@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import aiohttp
 import pytest
@@ -12,7 +13,7 @@ from adapters.web.inbox.live import FEED
 from adapters.web.keys import BUS
 from crm.models import AgentRole
 from dialogue.local_bus import InProcessBus
-from tests.inbox.conftest import Hub, MakeHub
+from tests.inbox.conftest import Hub, MakeHub, login_form_token, sign_in
 
 
 def _event(kind: str, conversation_id: int) -> bytes:
@@ -86,3 +87,27 @@ async def test_one_bus_subscription_serves_every_socket(hub: Hub) -> None:
     assert bus.subscribers("inbox") == 1
     for ws in sockets:
         await ws.close()
+
+
+async def test_over_redis_events_and_sign_in_limits_are_shared(
+    make_hub: MakeHub, redis_url: str
+) -> None:
+    hub = await make_hub(OMNIHUB_REDIS_URL=redis_url)
+    sara = await hub.agent()
+    await hub.app[FEED].live()
+    ws = await sara.client.ws_connect("/inbox/ws", headers={"Origin": _origin(hub)})
+    await hub.app[BUS].publish("inbox", _event("queued", 41))
+    assert (await ws.receive_json(timeout=5))["conversation_id"] == 41
+    await ws.close()
+
+    email = f"{uuid.uuid4().hex}@shop.test"  # Redis outlives the test: a fresh key
+    client = await hub.new_client()
+    for _ in range(5):
+        assert await sign_in(client, email, "guess") is None
+    token = await login_form_token(client)
+    blocked = await client.post(
+        "/inbox/login",
+        data={"email": email, "password": "guess", "csrf": token},
+        allow_redirects=False,
+    )
+    assert blocked.status == 429
