@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.settings import Settings
 from bots.flows.registry import all_flows
@@ -36,9 +37,19 @@ async def catalogue_lookups(db: Database) -> dict[str, list[str]]:
     return {"product": products, "store": places, "size": sorted({s for s in sizes if s})}
 
 
+async def _lookups_if_reachable(db: Database) -> dict[str, list[str]]:
+    """The catalogue for the NLU; without it (the database is down or not migrated yet:
+    /readyz says so) the bot still starts, and flows match names against the database."""
+    try:
+        return await catalogue_lookups(db)
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("the NLU starts without the shop's catalogue: %s", exc)
+        return {}
+
+
 @contextlib.asynccontextmanager
 async def open_chatbot(settings: Settings, db: Database) -> AsyncIterator[ChatbotResponder]:
-    embedded = EmbeddedNlu.from_files(extra_lookups=await catalogue_lookups(db))
+    embedded = EmbeddedNlu.from_files(extra_lookups=await _lookups_if_reachable(db))
     log.info(
         "embedded NLU trained on %d examples in %.2f s",
         embedded.report.examples,
