@@ -60,7 +60,7 @@ const TEXTS = {
     sum_language: "Language",
     sum_requested: "Asked at",
     sum_last: "Last messages",
-    messages: "Messages",
+    messages: "History",
     compose_mode: "What to write",
     mode_reply: "Reply",
     mode_note: "Private note",
@@ -225,7 +225,7 @@ const TEXTS = {
     sum_language: "Idioma",
     sum_requested: "Pedido a las",
     sum_last: "Últimos mensajes",
-    messages: "Mensajes",
+    messages: "Historial",
     compose_mode: "Qué escribir",
     mode_reply: "Respuesta",
     mode_note: "Nota privada",
@@ -390,7 +390,7 @@ const TEXTS = {
     sum_language: "Idioma",
     sum_requested: "Pedido às",
     sum_last: "Últimas mensagens",
-    messages: "Mensagens",
+    messages: "Histórico",
     compose_mode: "O que escrever",
     mode_reply: "Resposta",
     mode_note: "Nota privada",
@@ -805,7 +805,7 @@ function flash(message, kind = "error") {
 function errorText(error) {
   const body = error.body || {};
   const reason = body.reason || body.error || error.message;
-  if (error.status === 409 && (body.by_agent_id !== undefined || /taken/i.test(String(reason)))) {
+  if (error.status === 409 && body.code === "already_taken") {
     const owner = state.detail?.assigned_agent;
     const byId = body.by_agent_id ?? owner?.id;
     const name = body.by_agent_name || (owner && owner.id === byId ? owner.name : "") ||
@@ -813,6 +813,7 @@ function errorText(error) {
     return name && name !== t("you") ? t("taken_by", { name }) : t("taken");
   }
   if (error.status === 403) return t("not_owner");
+  if (error.status === 409 && body.code === "outside_window") return t("window_closed");
   if (error.status === 409) return t("conflict", { reason });
   if (error.status === 0) return t("offline");
   return t("failed", { reason });
@@ -855,8 +856,8 @@ function renderMessage(message) {
 function renderMessages(messages) {
   const list = $("#messages");
   const thread = $("#thread");
-  const fresh = list.children.length === 0;
-  const nearBottom = fresh || thread.scrollHeight - thread.scrollTop - thread.clientHeight < 80;
+  const first = list.children.length === 0;
+  const nearBottom = first || thread.scrollHeight - thread.scrollTop - thread.clientHeight < 80;
   const byId = new Map($$(":scope > li", list).map((li) => [li.dataset.id, li]));
   const wanted = messages.map((message) => {
     const fresh = renderMessage(message);
@@ -869,7 +870,7 @@ function renderMessages(messages) {
     if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
   });
   while (list.children.length > wanted.length) list.lastElementChild.remove();
-  if (nearBottom) thread.scrollTop = thread.scrollHeight;
+  return nearBottom;
 }
 
 function describe(value) {
@@ -928,22 +929,20 @@ function renderSummary(detail) {
 }
 
 function whatsappWindow(detail) {
-  const window = detail.whatsapp_window || detail.window;
-  if (detail.last_channel !== "whatsapp" || !window) return null;
-  return window;
+  return detail.last_channel === "whatsapp" ? detail.whatsapp_window || null : null;
 }
 
 function renderComposer(detail) {
   const mode = $("input[name=mode]:checked").value;
   const mine = isMine(detail);
-  const window = whatsappWindow(detail);
-  const closed = window && !window.open;
+  const whatsapp = whatsappWindow(detail);
+  const closed = whatsapp && !whatsapp.open;
   const windowLine = $("#window");
-  windowLine.hidden = !window;
-  if (window) {
-    windowLine.dataset.open = window.open ? "true" : "false";
-    windowLine.textContent = window.open
-      ? t("window_open", { time: when(window.closes_at) })
+  windowLine.hidden = !whatsapp;
+  if (whatsapp) {
+    windowLine.dataset.open = whatsapp.open ? "true" : "false";
+    windowLine.textContent = whatsapp.open
+      ? t("window_open", { time: when(whatsapp.closes_at) })
       : t("window_closed");
   }
   const text = $("#text");
@@ -953,12 +952,13 @@ function renderComposer(detail) {
     if (detail.status === "resolved") reason = t("why_resolved");
     else if (detail.status === "bot") reason = t("why_bot");
     else if (!mine) reason = t("why_not_owner");
-    else if (closed) reason = t("window_closed");
+    // The window line above says why; this says what is left.
+    else if (closed && !(detail.templates || []).length) reason = t("no_templates");
   }
-  why.hidden = !reason;
-  why.textContent = reason;
   const templates = mode === "reply" && mine && closed;
   $("#template-row").hidden = !templates;
+  why.hidden = !reason;
+  why.textContent = reason;
   if (templates) loadTemplates(detail);
   text.hidden = templates;
   text.disabled = mode === "reply" && (!mine || closed);
@@ -968,7 +968,8 @@ function renderComposer(detail) {
   const send = $("#send");
   send.textContent = t(mode === "note" ? "add_note" : templates ? "send_template" : "send");
   send.disabled = mode === "reply" && (!mine || (templates && !$("#template").value));
-  text.setAttribute("aria-describedby", reason ? "composer-why" : "");
+  if (reason) text.setAttribute("aria-describedby", "composer-why");
+  else text.removeAttribute("aria-describedby");
 }
 
 function renderActions(detail) {
@@ -1003,8 +1004,10 @@ function renderConversation() {
   $("#conv-owner").textContent = owner.join(" · ");
   renderActions(detail);
   renderSummary(detail);
-  renderMessages(detail.messages || []);
+  const follow = renderMessages(detail.messages || []);
   renderComposer(detail);
+  // Last, once the window line and the box have their height: the newest stays in view.
+  if (follow) $("#thread").scrollTop = $("#thread").scrollHeight;
   for (const li of listNodes.values()) {
     $("button", li)?.setAttribute("aria-current", li.dataset.id === String(detail.id) ? "true" : "false");
   }
@@ -1028,7 +1031,11 @@ const refreshConversation = coalesced(async () => {
   if (id === null) return;
   const detail = flatten(await api("GET", `/conversations/${id}`));
   if (state.openId !== id) return;
-  const customerChanged = !state.detail || state.detail.customer_id !== detail.customer_id;
+  // A new channel may mean a new identity on the panel.
+  const customerChanged =
+    !state.detail ||
+    state.detail.customer_id !== detail.customer_id ||
+    state.detail.last_channel !== detail.last_channel;
   state.detail = detail;
   renderConversation();
   if (customerChanged) refreshCustomer();
@@ -1061,7 +1068,11 @@ async function act(action, body) {
     }
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
-    await refreshConversation(); // now showing who has it
+    // A refusal carries the conversation as it is now: show who has it.
+    if (error.body.conversation && state.detail) {
+      state.detail = { ...state.detail, ...flatten(error.body.conversation) };
+      renderConversation();
+    }
     flash(errorText(error));
   }
   await Promise.all([refreshConversation(), refreshList()]);
@@ -1101,7 +1112,7 @@ async function submitTransfer(event) {
   const [kind, value] = $("#transfer-to").value.split(/:(.*)/s);
   if (!value) return;
   hideTransfer();
-  await act("transfer", kind === "agent" ? { to_agent: Number(value) } : { to_team: value });
+  await act("transfer", kind === "agent" ? { agent_id: Number(value) } : { team: value });
 }
 
 // --- composing ---------------------------------------------------------------------
@@ -1126,28 +1137,17 @@ async function loadCanned(detail) {
   );
 }
 
-let templatesFor = null;
-
-async function loadTemplates(detail) {
-  const language = detail.language || detail.customer?.language || LANG;
-  if (templatesFor === language) return;
-  templatesFor = language;
-  let templates = detail.templates;
-  if (!templates) {
-    try {
-      const answer = await api("GET", `/templates?${new URLSearchParams({ language })}`);
-      templates = Array.isArray(answer) ? answer : answer.templates || [];
-    } catch {
-      templates = [];
-    }
-  }
+// The approved templates come with the conversation when the hub has any (docs/inbox.md
+// names no route for them yet); without them the box says why nothing can be sent.
+function loadTemplates(detail) {
+  const templates = detail.templates || [];
   const select = $("#template");
+  const key = JSON.stringify(templates);
+  if (select.dataset.templates === key) return;
+  select.dataset.templates = key;
   select.replaceChildren(
-    ...templates.map((template) =>
-      el("option", { value: template.name || template.id, text: template.title || template.name }, [])),
+    ...templates.map((template) => el("option", { value: template.name, text: template.title || template.name })),
   );
-  if (!templates.length) $("#composer-why").textContent = `${t("window_closed")} ${t("no_templates")}`;
-  renderComposer(state.detail);
 }
 
 function insertCanned() {
@@ -1384,6 +1384,7 @@ function showReturnForm(button) {
 // --- live events -------------------------------------------------------------------
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+const SESSION_ENDED = 4401; // the hub closes the socket so when the agent signed out
 let socket = null;
 let failures = 0;
 
@@ -1422,8 +1423,12 @@ function connect() {
     }
     for (const one of Array.isArray(event) ? event : [event]) onEvent(one);
   });
-  socket.addEventListener("close", () => {
+  socket.addEventListener("close", (closing) => {
     socket = null;
+    if (closing.code === SESSION_ENDED) {
+      window.location.assign("/inbox/login");
+      return;
+    }
     setLive("down");
     const base = BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)];
     failures += 1;
