@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck check browser bench-start bench-seed bench-router bench-nlu rasa clean
+.PHONY: run test lint typecheck check browser bench-start bench-seed bench-router bench-nlu bench-inbox rasa clean
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download does not
 # work offline); installed here when we may, or they skip and say why.
@@ -52,6 +52,11 @@ bench-router: $(STAMP)
 
 bench-nlu: $(STAMP)
 	$(BIN)/python benchmarks/nlu.py
+
+# The inbox page in headless Chromium: load time with 10,000 conversations, live-update
+# latency (BENCH_ARGS="--postgres" for PostgreSQL).
+bench-inbox: $(STAMP) browser
+	$(BIN)/python benchmarks/inbox.py $(BENCH_ARGS)
 
 # Rasa as its own server (scripts/rasa.sh): its environment (built once, cached in
 # ~/.cache/omnihub/rasa), bots/ trained (again only when it changed), served on
