@@ -355,6 +355,7 @@ class Inbox:
             raise ValueError("transfer to an agent or to a team")
         async with self._acting() as act:
             conversation = await act.lock(conversation_id)
+            await _may_manage(act, conversation, by)
             if to_agent is not None:
                 agent = await self._answerer(act, to_agent)
                 await self._give(act, conversation, agent, "transferred", by=by)
@@ -373,6 +374,7 @@ class Inbox:
         """Back to the queue, for someone else."""
         async with self._acting() as act:
             conversation = await act.lock(conversation_id)
+            await _may_manage(act, conversation, by)
             before = conversation.status
             if before is not ConversationStatus.AGENT:  # only a person can let go
                 raise IllegalTransition(before, ConversationStatus.QUEUED)
@@ -387,6 +389,7 @@ class Inbox:
         """Done: the customer is asked for a 1-5 score; their next message goes to the bot."""
         async with self._acting() as act:
             conversation = await act.lock(conversation_id)
+            await _may_manage(act, conversation, by)
             before = conversation.status
             check_transition(before, ConversationStatus.RESOLVED)
             conversation.status = ConversationStatus.RESOLVED
@@ -403,6 +406,7 @@ class Inbox:
         """The bot answers again; the customer is told."""
         async with self._acting() as act:
             conversation = await act.lock(conversation_id)
+            await _may_manage(act, conversation, by)
             before = conversation.status
             check_transition(before, ConversationStatus.BOT)
             conversation.status = ConversationStatus.BOT
@@ -674,6 +678,18 @@ class _Acting:
             inbox._send_soon(conversation_id)
         for conversation_id in act.assign:
             await inbox.auto_assign(conversation_id)
+
+
+async def _may_manage(act: _Act, conversation: Conversation, by: int) -> None:
+    """Its owner, or a supervisor or admin, may move a conversation on; checked under
+    the conversation's lock, so ownership cannot change in between."""
+    agent = await act.session.get(Agent, by)
+    if agent is None or not agent.active:
+        raise NotOwner("unknown or inactive agent")
+    if agent.role in (AgentRole.SUPERVISOR, AgentRole.ADMIN):
+        return
+    if agent.role is not AgentRole.AGENT or conversation.assigned_agent_id != by:
+        raise NotOwner("only the agent who has this conversation, or a supervisor, may")
 
 
 def _check_owner(conversation: Conversation, agent_id: int) -> None:

@@ -245,9 +245,28 @@ async def test_illegal_moves_change_nothing(chat: Chat, db: Database) -> None:
     marta = await _agent(db, "Marta")
     with pytest.raises(IllegalTransition):
         await chat.inbox.claim(conversation.id, marta)  # the bot's: queue it first
-    with pytest.raises(IllegalTransition):
-        await chat.inbox.unassign(conversation.id, by=marta)
+    with pytest.raises(NotOwner):
+        await chat.inbox.unassign(conversation.id, by=marta)  # not hers to let go
     assert (await _conversation_of(db, ANA.phone)).status is ConversationStatus.BOT
+
+
+async def test_only_the_owner_or_a_supervisor_moves_a_conversation_on(
+    chat: Chat, db: Database
+) -> None:
+    conversation_id = await _queued(chat)
+    marta, luis = await _agent(db, "Marta"), await _agent(db, "Luis")
+    await chat.inbox.claim(conversation_id, marta)
+    for act in (chat.inbox.resolve, chat.inbox.hand_back, chat.inbox.unassign):
+        with pytest.raises(NotOwner):
+            await act(conversation_id, by=luis)
+    async with db.transaction() as session:
+        boss = Agent(email="boss@shop.example", name="Boss", role=AgentRole.SUPERVISOR,
+                     password_hash="-")  # fmt: skip
+        session.add(boss)
+        await session.flush()
+        boss_id = boss.id
+    await chat.inbox.transfer(conversation_id, by=boss_id, to_agent=luis)
+    assert (await _conversation_of(db, ANA.phone)).assigned_agent_id == luis
 
 
 async def test_the_least_loaded_agent_of_the_team_gets_the_transfer(
