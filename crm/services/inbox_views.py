@@ -19,6 +19,7 @@ from sqlalchemy.orm import aliased, selectinload
 from crm.errors import NotFound
 from crm.models import (
     Agent,
+    AgentRole,
     CannedResponse,
     Channel,
     ChannelIdentity,
@@ -684,6 +685,42 @@ class CannedView:
     body: str
 
 
+@dataclass(frozen=True)
+class AgentView:
+    """Someone a conversation can be transferred to, and how busy they are."""
+
+    id: int
+    name: str
+    role: AgentRole
+    teams: list[str]
+    available: bool
+    open_conversations: int
+    capacity: int
+
+
+async def answering_agents(session: AsyncSession) -> list[AgentView]:
+    """Active agents, supervisors and admins, by name, with their open conversations."""
+    load = (
+        select(Conversation.assigned_agent_id, func.count().label("open"))
+        .where(Conversation.status == ConversationStatus.AGENT)
+        .group_by(Conversation.assigned_agent_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(Agent, func.coalesce(load.c.open, 0))
+        .outerjoin(load, load.c.assigned_agent_id == Agent.id)
+        .where(
+            Agent.active.is_(True),
+            Agent.role.in_((AgentRole.AGENT, AgentRole.SUPERVISOR, AgentRole.ADMIN)),
+        )
+        .order_by(Agent.name, Agent.id)
+    )
+    return [
+        AgentView(a.id, a.name, a.role, list(a.teams or []), a.available, int(n), a.capacity)
+        for a, n in rows
+    ]
+
+
 async def canned_responses(
     session: AsyncSession, language: Language | None = None
 ) -> list[CannedView]:
@@ -696,6 +733,7 @@ async def canned_responses(
 
 
 __all__ = [
+    "AgentView",
     "BadCursor",
     "CannedView",
     "ConversationDetail",
@@ -706,6 +744,7 @@ __all__ = [
     "CustomerPanel",
     "ListFilter",
     "View",
+    "answering_agents",
     "canned_responses",
     "conversation_detail",
     "conversation_summary",

@@ -361,3 +361,15 @@ async def test_the_demo_has_canned_responses_in_every_language(hub: Hub) -> None
         shortcuts[language] = sorted(c["shortcut"] for c in canned)
     assert shortcuts["es"] == shortcuts["pt"] == shortcuts["en"]
     assert len(shortcuts["es"]) >= 3
+
+
+async def test_the_agents_to_transfer_to_with_their_load(hub: Hub) -> None:
+    sara = await hub.agent(name="Sara")
+    await hub.agent(AgentRole.SUPERVISOR, name="Tomás")
+    await hub.agent(AgentRole.MARKETER, name="Mia")  # answers no customers
+    listed = await sara.json("/inbox/api/agents")
+    assert [(a["name"], a["role"]) for a in listed["agents"]] == [
+        ("Sara", "agent"),
+        ("Tomás", "supervisor"),
+    ]
+    assert all(a["open_conversations"] == 0 for a in listed["agents"])

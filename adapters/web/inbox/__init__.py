@@ -59,6 +59,7 @@ def add_routes(app: web.Application, config: InboxConfig | None = None) -> None:
     router.add_post(CONVERSATION + "/messages", guard(READERS, actions.message))
     router.add_get(API + "/customers/{id:\\d+}", guard(READERS, reads.customer))
     router.add_get(API + "/canned", guard(READERS, reads.canned))
+    router.add_get(API + "/agents", guard(READERS, reads.agents))
     router.add_post(
         API + "/reservations/{id:\\d+}/cancel", guard(READERS, actions.cancel_reservation_route)
     )

@@ -26,6 +26,7 @@ from crm.services.inbox_views import (
     BadCursor,
     ListFilter,
     View,
+    answering_agents,
     canned_responses,
     conversation_detail,
     customer_panel,
@@ -146,6 +147,11 @@ async def canned(request: web.Request, caller: Caller) -> web.StreamResponse:
     except BadQuery as exc:
         return error_response(400, str(exc))
     return answer({"canned": await read(request, lambda s: canned_responses(s, language))})
+
+
+async def agents(request: web.Request, caller: Caller) -> web.StreamResponse:
+    """Who a conversation can be transferred to (names, teams, availability, load)."""
+    return answer({"agents": await read(request, answering_agents)})
 
 
 async def metrics(request: web.Request, caller: Caller) -> web.StreamResponse:
