@@ -57,6 +57,10 @@ class Batcher(Generic[T, R]):
         finally:
             self._task = None
 
+    @property
+    def busy(self) -> bool:
+        return self._task is not None
+
     async def idle(self) -> None:
         """Wait until everything submitted so far has been handled."""
         while self._task is not None:

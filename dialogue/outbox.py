@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 from weakref import WeakValueDictionary
 
 from sqlalchemy import String, Table, bindparam, func, select, update
@@ -37,6 +37,7 @@ from crm.models import (
     utcnow,
 )
 from crm.services.consents import record_consent
+from dialogue.batching import Batcher
 from dialogue.messages import Button, Outgoing, Reply
 from dialogue.ports import (
     Capabilities,
@@ -110,6 +111,7 @@ class _Outcome:
     opted_out: bool = False
     delay: float = 0.0
     tried: bool = True  # False: held back behind an earlier reply that must wait
+    look_behind: bool = False  # once written, look for replies queued behind it
 
 
 _messages = cast(Table, Message.__table__)
@@ -194,7 +196,12 @@ class Outbox:
         self.backoff = backoff
         self.clock = clock
         self._locks: WeakValueDictionary[int, asyncio.Lock] = WeakValueDictionary()
-        self._retries: set[asyncio.Task[None]] = set()
+        self._retries: set[asyncio.Task[None]] = set()  # back-off timers, later sends
+        # Outcomes are recorded as soon as they are known, together with whatever
+        # other sends finished meanwhile: one transaction, one statement per kind.
+        self._recorder: Batcher[_Outcome, None] = Batcher(self._record_batch, max_size=256)
+        # Sends the provider took whose outcome is not written yet, by provider id.
+        self._unrecorded: dict[tuple[Channel, str], asyncio.Future[None]] = {}
 
     def render(self, channel: Channel, reply: Reply) -> list[Part]:
         sender = self.senders.get(channel)
@@ -211,26 +218,30 @@ class Outbox:
         by_conversation: dict[int, list[Claimed]] = {}
         for reply in sorted(claimed, key=lambda c: c.id):
             by_conversation.setdefault(reply.conversation_id, []).append(reply)
-        outcomes = await asyncio.gather(
-            *(self._send_in_turn(replies) for replies in by_conversation.values())
-        )
-        behind = await self._record([outcome for each in outcomes for outcome in each])
-        for conversation_id in behind:
-            await self.dispatch(conversation_id)
+        failures = [
+            result
+            for result in await asyncio.gather(
+                *(self._send_in_turn(replies) for replies in by_conversation.values()),
+                return_exceptions=True,
+            )
+            if isinstance(result, BaseException)
+        ]
+        if failures:  # the replies stay pending and leased; recover() sends them later
+            raise failures[0]
 
-    async def _send_in_turn(self, replies: list[Claimed]) -> list[_Outcome]:
-        outcomes: list[_Outcome] = []
+    async def _send_in_turn(self, replies: list[Claimed]) -> None:
         for index, reply in enumerate(replies):
-            outcome = await self._attempt(reply)
-            outcomes.append(outcome)
+            last = index == len(replies) - 1
+            outcome = await self._attempt(reply, look_behind=last)
             if outcome.status is None:
                 # Later replies wait for this one: their claims are given back untried.
-                outcomes += [
+                held = [
                     _Outcome(later, delay=outcome.delay, tried=False)
                     for later in replies[index + 1 :]
                 ]
-                break
-        return outcomes
+                await asyncio.gather(*(self._recorder.submit(o) for o in [outcome, *held]))
+                return
+            await self._recorder.submit(outcome)
 
     async def dispatch(self, conversation_id: int) -> None:
         """Send the conversation's pending replies, oldest first, until one must wait."""
@@ -241,11 +252,21 @@ class Outbox:
             while (claimed := await self._claim(conversation_id)) is not None:
                 bucket = self.rates.get(claimed.channel, _UNLIMITED)
                 await self.limiter.acquire(bucket.key, bucket.rate, bucket.burst, _cost(claimed))
-                outcome = await self._attempt(claimed)
                 # What waits behind it is this loop's next claim, not another dispatch.
-                await self._record([outcome], look_behind=False)
+                outcome = await self._attempt(claimed, look_behind=False)
+                await self._recorder.submit(outcome)
                 if outcome.status is None:
                     return
+
+    async def settled(self, channel: Channel, provider_id: str) -> None:
+        """Wait until the outcome of this process's send with that provider id is written.
+
+        A provider's status callback can overtake the recording of the send it is
+        about (the provider answers the send, then calls back at once).
+        """
+        future = self._unrecorded.get((channel, provider_id))
+        if future is not None:
+            await asyncio.shield(future)
 
     async def _claim(self, conversation_id: int) -> Claimed | None:
         now = self.clock()
@@ -282,8 +303,18 @@ class Outbox:
                 buttons=offered_buttons(message.payload),
             )
 
-    async def _attempt(self, claimed: Claimed) -> _Outcome:
-        """Send one claimed message (its rate limit already booked); say how it went."""
+    async def _attempt(self, claimed: Claimed, *, look_behind: bool) -> _Outcome:
+        """Send one claimed message (its rate limit already booked); say how it went.
+
+        `look_behind`: once it is recorded, look for replies queued behind it.
+        """
+        outcome = await self._send(claimed)
+        if outcome.provider_id is not None:
+            key = (claimed.channel, outcome.provider_id)
+            self._unrecorded[key] = asyncio.get_running_loop().create_future()
+        return replace(outcome, look_behind=look_behind and outcome.status is not None)
+
+    async def _send(self, claimed: Claimed) -> _Outcome:
         sender = self.senders.get(claimed.channel)
         if sender is None:
             return _Outcome(claimed, DeliveryStatus.FAILED, error_code=CHANNEL_OFF)
@@ -314,7 +345,23 @@ class Outbox:
             return _Outcome(claimed, DeliveryStatus.FAILED, error_code=exc.code)
         return _Outcome(claimed, receipt.status, provider_id=receipt.provider_id)
 
-    async def _record(self, outcomes: Sequence[_Outcome], *, look_behind: bool = True) -> list[int]:
+    async def _record_batch(self, outcomes: list[_Outcome]) -> list[Exception | None]:
+        try:
+            behind = await self._record(outcomes)
+        except Exception as exc:  # the senders' callers log it; the replies stay leased
+            return [exc] * len(outcomes)
+        finally:
+            for outcome in outcomes:
+                if outcome.provider_id is not None:
+                    key = (outcome.claimed.channel, outcome.provider_id)
+                    future = self._unrecorded.pop(key, None)
+                    if future is not None:
+                        future.set_result(None)
+        for conversation_id in behind:
+            self._later(self.dispatch(conversation_id))
+        return [None] * len(outcomes)
+
+    async def _record(self, outcomes: Sequence[_Outcome]) -> list[int]:
         """Write what became of the replies: one statement per kind of outcome.
 
         Returns the conversations that have other replies waiting behind these ones
@@ -364,9 +411,10 @@ class Outbox:
                     )
             # A conversation waiting out a back-off has its own timer.
             retried = {o.claimed.conversation_id: o.delay for o in waiting}
-            done = {o.claimed.conversation_id for o in finished} - retried.keys()
+            done = {o.claimed.conversation_id for o in finished if o.look_behind}
+            done -= retried.keys()
             behind: list[int] = []
-            if look_behind and done:
+            if done:
                 behind = list((await conn.execute(UNSENT, {"ids": sorted(done)})).scalars())
         for conversation_id, delay in retried.items():
             self._retry_at(conversation_id, delay)
@@ -377,7 +425,10 @@ class Outbox:
             await asyncio.sleep(delay)
             await self.dispatch(conversation_id)
 
-        task = asyncio.create_task(later())
+        self._later(later())
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._retries.add(task)
         task.add_done_callback(self._retried)
 
@@ -406,8 +457,9 @@ class Outbox:
         return len(due)
 
     async def idle(self) -> None:
-        """Wait for the retries scheduled so far (tests, shutdown)."""
-        while self._retries:
+        """Wait for the retries scheduled so far, and the recording (tests, shutdown)."""
+        while self._retries or self._recorder.busy:
+            await self._recorder.idle()
             await asyncio.gather(*list(self._retries), return_exceptions=True)
 
     async def close(self) -> None:

@@ -295,6 +295,8 @@ class Router:
 
     async def delivery(self, update_: DeliveryUpdate) -> None:
         """Record a provider's status callback; an opt-out error becomes a consent row."""
+        # The callback may come before this process has written down the send.
+        await self.outbox.settled(update_.channel, update_.provider_id)
         async with self.db.transaction() as session:
             message = await session.scalar(
                 select(Message).where(

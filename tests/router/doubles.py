@@ -7,7 +7,7 @@ in the router's own tests; end-to-end tests use the real adapters and fake provi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,6 +51,8 @@ class RecordingSender:
     failures: list[SendError] = field(default_factory=list)  # raised, first first
     status: DeliveryStatus = DeliveryStatus.QUEUED
     gate: asyncio.Event | None = None  # when set, sends wait for it
+    # Told of each receipt as the provider hands it over (a provider calling back).
+    on_receipt: Callable[[SendReceipt], None] | None = None
     typed: list[str] = field(default_factory=list)  # typing indicators shown, by address
 
     async def typing(self, address: str) -> None:
@@ -62,7 +64,10 @@ class RecordingSender:
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append(message)
-        return SendReceipt(provider_id=f"P{message.message_id}", status=self.status)
+        receipt = SendReceipt(provider_id=f"P{message.message_id}", status=self.status)
+        if self.on_receipt is not None:
+            self.on_receipt(receipt)
+        return receipt
 
 
 SMS = Capabilities(max_buttons=0, max_length=1600, typing=False)

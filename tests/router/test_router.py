@@ -25,7 +25,7 @@ from crm.models import (
     utcnow,
 )
 from dialogue.handoff import HandoffRequest, request_handoff
-from dialogue.messages import DeliveryUpdate, Destination, Inbound, Reply
+from dialogue.messages import DeliveryUpdate, Destination, Inbound, Reply, SendReceipt
 from dialogue.outbox import CHANNEL_OFF, Backoff, Outbox
 from dialogue.ports import RecipientOptedOut, TransientSendError, Turn
 from dialogue.ratelimit import InProcessRateLimiter
@@ -656,3 +656,20 @@ async def test_storing_a_message_does_not_wait_while_its_conversation_is_answere
     await hub.router.idle()
 
     assert hub.sent(Channel.SMS) == ["echo: slow", "echo: hola"]
+
+
+async def test_a_status_callback_overtaking_the_record_of_its_send_is_kept(hub: Hub) -> None:
+    """The provider calls back as soon as it has the message, before the hub has
+    written down that it sent it."""
+    callbacks: list[asyncio.Task[None]] = []
+
+    def call_back(receipt: SendReceipt) -> None:
+        delivered = DeliveryUpdate(Channel.SMS, receipt.provider_id, DeliveryStatus.DELIVERED)
+        callbacks.append(asyncio.create_task(hub.router.delivery(delivered)))
+
+    hub.senders[Channel.SMS].on_receipt = call_back
+    await hub.say(sms("hola", "SM1"))
+    await asyncio.gather(*callbacks)
+
+    reply = (await _messages(hub.db))[-1]
+    assert reply.delivery_status is DeliveryStatus.DELIVERED
