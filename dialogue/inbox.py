@@ -27,6 +27,7 @@ from crm.db import Database
 from crm.models import (
     Agent,
     AgentRole,
+    CannedResponse,
     Channel,
     Conversation,
     ConversationEvent,
@@ -39,7 +40,7 @@ from crm.models import (
     utcnow,
 )
 from dialogue.handoff import HandoffRequest, IllegalTransition, check_transition, request_handoff
-from dialogue.messages import Reply
+from dialogue.messages import Reply, Template
 from dialogue.ports import Bus, ChannelSender
 
 __all__ = [
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 TOPIC = "inbox"
 WHATSAPP_WINDOW = timedelta(hours=24)
 _NEVER = datetime.min.replace(tzinfo=UTC)
+_PLACEHOLDER = re.compile(r"\{\{(\d+)\}\}")  # a WhatsApp template's {{1}}
 # Who may own a conversation: people who answer customers.
 _ANSWERERS = (AgentRole.AGENT, AgentRole.SUPERVISOR, AgentRole.ADMIN)
 
@@ -514,10 +516,47 @@ class Inbox:
     async def send_template(
         self, conversation_id: int, agent_id: int, template: str, params: dict[str, str]
     ) -> int:
-        """An approved WhatsApp template: not yet (the outbox cannot send templates)."""
-        raise OutsideWindow(
-            "sending WhatsApp templates is not supported yet: the customer must write first"
-        )
+        """An approved WhatsApp template (a canned response with a Content SID), in the
+        customer's language when there is one: what may go past the 24-hour window."""
+        async with self._acting() as act:
+            conversation = await act.lock(conversation_id)
+            _check_owner(conversation, agent_id)
+            if conversation.last_channel is not Channel.WHATSAPP:
+                raise NotFound("templates are for WhatsApp; write the customer a reply")
+            customer = await act.session.get_one(Customer, conversation.customer_id)
+            approved = (
+                await act.session.scalars(
+                    select(CannedResponse).where(
+                        CannedResponse.shortcut == template,
+                        CannedResponse.active.is_(True),
+                        CannedResponse.whatsapp_content_sid.is_not(None),
+                    )
+                )
+            ).all()
+            chosen = next((t for t in approved if t.language == customer.language), None) or next(
+                iter(approved), None
+            )
+            if chosen is None or chosen.whatsapp_content_sid is None:
+                raise NotFound(f"no approved WhatsApp template {template!r}")
+            wanted = set(_PLACEHOLDER.findall(chosen.body))
+            if "1" in wanted and "1" not in params:  # {{1}} is the customer's first name
+                params = {**params, "1": (customer.name or "").split(" ")[0] or "-"}
+            if set(params) != wanted:
+                raise ValueError(
+                    f"template {template!r} needs values for {sorted(wanted)}, not {sorted(params)}"
+                )
+            text = _PLACEHOLDER.sub(lambda m: params[m.group(1)], chosen.body)
+            reply = Reply(text, template=Template(chosen.whatsapp_content_sid, dict(params)))
+            messages = self.router.queue_reply(
+                act.session, conversation, reply, MessageAuthor.AGENT, act.now, agent_id=agent_id
+            )
+            await act.session.flush()
+            if conversation.first_response_at is None:
+                conversation.first_response_at = act.now
+            conversation.updated_at = act.now
+            act.events.append(_event(conversation, "message", act.now, agent_id, messages[0].id))
+            act.dispatch.add(conversation.id)
+            return messages[0].id
 
     async def note(self, conversation_id: int, agent_id: int, text: str) -> int:
         """A private note for the team: kept in the conversation, never sent."""

@@ -48,6 +48,15 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Template:
+    """A message the provider approved beforehand (a WhatsApp template): its id at the
+    provider (Twilio's Content SID, HX...) and the values of its placeholders."""
+
+    content_sid: str
+    variables: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Reply:
     """What the hub says to a customer, before it is rendered for a channel."""
 
@@ -56,6 +65,9 @@ class Reply:
     # Where it goes when not to the customer's current channel: a one-time code goes
     # by SMS to the phone on file, whatever channel the customer writes from.
     to: Destination | None = None
+    # Sent as this approved template instead of free text (`text` is what it reads as,
+    # kept in the history); the only kind WhatsApp accepts outside its 24-hour window.
+    template: Template | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,7 @@ class Outgoing:
     address: str
     text: str
     buttons: tuple[Button, ...] = ()
+    template: Template | None = None
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from crm.models import (
 )
 from crm.services.consents import record_consent
 from dialogue.batching import Batcher
-from dialogue.messages import Button, Outgoing, Reply
+from dialogue.messages import Button, Outgoing, Reply, Template
 from dialogue.ports import (
     Capabilities,
     ChannelSender,
@@ -49,7 +49,7 @@ from dialogue.ports import (
 )
 from dialogue.ratelimit import RateLimiter
 from dialogue.rendering import Part, render, sms_segments
-from dialogue.store import offered_buttons
+from dialogue.store import offered_buttons, template_of
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,7 @@ class Claimed:
     text: str
     attempts: int  # including the one about to be made
     buttons: tuple[Button, ...]
+    template: Template | None = None
 
 
 @dataclass(frozen=True)
@@ -301,6 +302,7 @@ class Outbox:
                 text=message.body,
                 attempts=attempts,
                 buttons=offered_buttons(message.payload),
+                template=template_of(message.payload),
             )
 
     async def _attempt(self, claimed: Claimed, *, look_behind: bool) -> _Outcome:
@@ -324,6 +326,7 @@ class Outbox:
             address=claimed.address,
             text=claimed.text,
             buttons=_native_buttons(claimed, sender),
+            template=claimed.template,
         )
         try:
             receipt = await sender.send(outgoing)

@@ -52,7 +52,13 @@ from dialogue.messages import DeliveryUpdate, Inbound, Reply
 from dialogue.outbox import UNSENT, Claimed, Outbox, record_opt_out
 from dialogue.ports import Responder, Turn
 from dialogue.rendering import match_choice
-from dialogue.store import buttons_payload, inbound_from_message, inbound_payload, offered_buttons
+from dialogue.store import (
+    buttons_payload,
+    inbound_from_message,
+    inbound_payload,
+    offered_buttons,
+    reply_payload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -534,7 +540,7 @@ class Router:
                 address=address,
                 body=part.text,
                 # The choices are kept whatever the rendering, so "2" can be read back.
-                payload=buttons_payload(reply.buttons) if last else None,
+                payload=reply_payload(reply) if last else None,
                 delivery_status=DeliveryStatus.PENDING,
                 next_attempt_at=now,
                 created_at=now,

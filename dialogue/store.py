@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from crm.models import Channel
-from dialogue.messages import Button, Inbound, Media
+from dialogue.messages import Button, Inbound, Media, Reply, Template
 
 
 def inbound_payload(inbound: Inbound) -> dict[str, Any]:
@@ -63,3 +63,21 @@ def offered_buttons(payload: dict[str, Any] | None) -> tuple[Button, ...]:
     """The choices an outbound message offered (from its payload), however rendered."""
     raw = (payload or {}).get("buttons", [])
     return tuple(Button(b["title"], b["payload"]) for b in raw)
+
+
+def reply_payload(reply: Reply) -> dict[str, Any] | None:
+    """What an outbound reply carries beyond its text: its choices, its template."""
+    payload = buttons_payload(reply.buttons) or {}
+    if reply.template is not None:
+        payload["template"] = {
+            "content_sid": reply.template.content_sid,
+            "variables": dict(reply.template.variables),
+        }
+    return payload or None
+
+
+def template_of(payload: dict[str, Any] | None) -> Template | None:
+    raw = (payload or {}).get("template")
+    if not raw:
+        return None
+    return Template(str(raw["content_sid"]), {str(k): str(v) for k, v in raw["variables"].items()})

@@ -58,6 +58,9 @@ class CannedResponse(Base):
     title: Mapped[str] = mapped_column(String(120))
     body: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(default=True)
+    # An approved WhatsApp template (Twilio Content SID, HX...) whose text is `body`, with
+    # {{1}}, {{2}}... for its values: the only kind WhatsApp takes past its 24-hour window.
+    whatsapp_content_sid: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiToken(Base):

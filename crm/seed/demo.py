@@ -74,6 +74,21 @@ CANNED: tuple[tuple[str, Language, str, str], ...] = (
 )  # fmt: skip
 
 
+# Approved WhatsApp templates (in a real shop, created in Twilio's Content API and
+# approved by Meta; these Content SIDs are the demo's own).
+TEMPLATES: tuple[tuple[str, Language, str, str, str], ...] = (
+    ("follow_up", Language.ES, "Retomar la conversación",
+     "Hola {{1}}, seguimos con tu consulta. Responde a este mensaje para continuar.",
+     "HX0e5d0a6f7c8b9a0d1e2f3a4b5c6d7e8f"),
+    ("follow_up", Language.PT, "Retomar a conversa",
+     "Olá {{1}}, continuamos com o seu pedido. Responda a esta mensagem para continuar.",
+     "HX1f6e1b7a8d9c0b1e2f3a4b5c6d7e8f90"),
+    ("follow_up", Language.EN, "Pick the conversation up again",
+     "Hi {{1}}, we're following up on your question. Reply to this message to carry on.",
+     "HX2a7f2c8b9e0d1c2f3a4b5c6d7e8f9a01"),
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class DemoLogin:
     email: str
@@ -181,6 +196,16 @@ class _DemoBuilder:
         self.session.add_all(
             CannedResponse(shortcut=shortcut, language=language, title=title, body=body)
             for shortcut, language, title, body in CANNED
+        )
+        self.session.add_all(
+            CannedResponse(
+                shortcut=shortcut,
+                language=language,
+                title=title,
+                body=body,
+                whatsapp_content_sid=content_sid,
+            )
+            for shortcut, language, title, body, content_sid in TEMPLATES
         )
         await self.session.flush()
         return DemoSummary(

@@ -342,6 +342,34 @@ class ConversationDetail:
     whatsapp_window: WhatsappWindow | None  # only when the latest channel is WhatsApp
     messages: list[MessageView]
     events: list[EventView]
+    # Approved WhatsApp templates in the customer's language (all when it is unknown):
+    # what the agent may send once the 24-hour window has closed.
+    templates: list[TemplateView]
+
+
+@dataclass(frozen=True)
+class TemplateView:
+    name: str  # its shortcut, what POST .../messages {"template": name} takes
+    title: str
+    body: str  # {{1}} is the customer's first name
+
+
+async def approved_templates(
+    session: AsyncSession, language: Language | None
+) -> list[TemplateView]:
+    stmt = select(CannedResponse).where(
+        CannedResponse.active.is_(True), CannedResponse.whatsapp_content_sid.is_not(None)
+    )
+    if language is not None:
+        stmt = stmt.where(CannedResponse.language == language)
+    rows = await session.scalars(stmt.order_by(CannedResponse.shortcut, CannedResponse.language))
+    seen: set[str] = set()
+    templates = []
+    for row in rows:
+        if row.shortcut not in seen:
+            seen.add(row.shortcut)
+            templates.append(TemplateView(row.shortcut, row.title, row.body))
+    return templates
 
 
 async def conversation_detail(
@@ -351,6 +379,9 @@ async def conversation_detail(
     now = now or utcnow()
     summary = await conversation_summary(session, conversation_id)
     conversation = await session.get_one(Conversation, conversation_id)
+    customer_language = await session.scalar(
+        select(Customer.language).where(Customer.id == conversation.customer_id)
+    )
     author = aliased(Agent)
     messages = await session.execute(
         select(Message, author)
@@ -383,6 +414,9 @@ async def conversation_detail(
             )
             for e, a in events
         ],
+        templates=await approved_templates(session, customer_language)
+        if conversation.last_channel == Channel.WHATSAPP
+        else [],
     )
 
 
@@ -743,6 +777,7 @@ __all__ = [
     "CustomerNotFound",
     "CustomerPanel",
     "ListFilter",
+    "TemplateView",
     "View",
     "answering_agents",
     "canned_responses",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from adapters.channels import twilio
 from adapters.channels.twilio import TwilioSender
 from adapters.settings import Settings
 from crm.models import Channel, DeliveryStatus
-from dialogue.messages import DeliveryUpdate, Outgoing, SendReceipt
+from dialogue.messages import DeliveryUpdate, Outgoing, SendReceipt, Template
 from dialogue.ports import (
     ChannelSender,
     OutsideWindow,
@@ -163,6 +164,28 @@ async def test_a_whatsapp_message_carries_the_prefix(
     assert receipt.provider_id == message.sid
     assert (message.to, message.from_) == ("whatsapp:+5511987654321", WHATSAPP_FROM)
     assert message.status_callback == STATUS_CALLBACK
+
+
+async def test_a_whatsapp_template_goes_as_its_content_sid_and_values_without_body(
+    fake: FakeTwilioApi, by_channel: dict[Channel, ChannelSender]
+) -> None:
+    template = Template("HX0e5d0a6f7c8b9a0d1e2f3a4b5c6d7e8f", {"1": "João"})
+    outgoing = Outgoing(
+        message_id=7,
+        channel=Channel.WHATSAPP,
+        address="+5511987654321",
+        text="Olá João, continuamos com o seu pedido.",
+        template=template,
+    )
+    await by_channel[Channel.WHATSAPP].send(outgoing)
+    (message,) = fake.messages
+    assert (message.body, message.content_sid) == (None, template.content_sid)
+    assert json.loads(message.content_variables or "") == {"1": "João"}
+
+    sms = Outgoing(message_id=8, channel=Channel.SMS, address="+34612345678", text="x",
+                   template=template)  # fmt: skip
+    with pytest.raises(PermanentSendError):
+        await by_channel[Channel.SMS].send(sms)
 
 
 async def test_a_whatsapp_number_configured_without_prefix_still_sends_as_whatsapp(

@@ -17,11 +17,13 @@ from crm.db import Database
 from crm.models import (
     Agent,
     AgentRole,
+    CannedResponse,
     Channel,
     Conversation,
     ConversationEvent,
     ConversationStatus,
     Customer,
+    Language,
     Message,
     utcnow,
 )
@@ -29,10 +31,12 @@ from dialogue.inbox import (
     AlreadyTaken,
     IllegalTransition,
     InboxEvent,
+    NotFound,
     NotOwner,
     OutsideWindow,
     SupportHours,
 )
+from dialogue.messages import Template
 from dialogue.ports import NluEngine
 from tests.bots.harness import Chat
 from tests.conversations import world
@@ -305,3 +309,38 @@ async def test_the_bot_says_nothing_while_an_agent_owns_the_conversation(
     await chat.inbox.claim(conversation.id, await _agent(db, "Marta"))
     for text in ("hola?", "quiero hablar con una persona", "BAJA", "tienes zapatillas?"):
         assert (await send(text)).texts == [], text
+
+
+async def test_past_the_window_an_approved_template_goes_with_the_customers_name(
+    chat: Chat, db: Database
+) -> None:
+    async with db.transaction() as session:
+        session.add_all(
+            CannedResponse(
+                shortcut="follow_up",
+                language=language,
+                title="Follow up",
+                body=body,
+                whatsapp_content_sid=sid,
+            )
+            for language, body, sid in (
+                (Language.ES, "Hola {{1}}, seguimos con tu consulta.", "HX" + "a" * 32),
+                (Language.EN, "Hi {{1}}, we're following up.", "HX" + "b" * 32),
+            )
+        )
+    await chat.whatsapp("quiero hablar con una persona", ANA.phone)
+    conversation = await _conversation_of(db, ANA.phone)
+    marta = await _agent(db, "Marta")
+    await chat.inbox.claim(conversation.id, marta)
+    await chat.settled()
+    async with db.transaction() as session:
+        stored = await session.get_one(Conversation, conversation.id)
+        stored.last_inbound_at = utcnow() - timedelta(hours=30)
+
+    await chat.inbox.send_template(conversation.id, marta, "follow_up", {})
+    await chat.settled()
+    sent = chat.senders[Channel.WHATSAPP].sent[-1]
+    assert sent.text == "Hola Ana, seguimos con tu consulta."  # her language, her name
+    assert sent.template == Template("HX" + "a" * 32, {"1": "Ana"})
+    with pytest.raises(NotFound):
+        await chat.inbox.send_template(conversation.id, marta, "no_such_template", {})

@@ -11,9 +11,11 @@ from sqlalchemy import select
 
 from crm.models import (
     AgentRole,
+    CannedResponse,
     Channel,
     ConversationStatus,
     Inventory,
+    Language,
     OrderStatus,
     utcnow,
 )
@@ -132,10 +134,28 @@ async def test_outside_the_whatsapp_window_free_text_is_refused(hub: Hub) -> Non
     refused = await sara.post(_path(conversation, "messages"), {"text": "¿Sigues ahí?"})
     assert refused.status == 409
     assert (await refused.json())["code"] == "outside_window"
-    template = await sara.post(
-        _path(conversation, "messages"), {"template": "follow_up", "params": {"1": "Ana"}}
+    unknown = await sara.post(_path(conversation, "messages"), {"template": "follow_up"})
+    assert unknown.status == 404  # no approved template of that name
+    async with hub.db.transaction() as session:
+        session.add(
+            CannedResponse(
+                shortcut="follow_up",
+                language=Language.ES,
+                title="Retomar",
+                body="Hola {{1}}, ¿seguimos?",
+                whatsapp_content_sid="HX" + "c" * 32,
+            )
+        )
+    detail = await sara.json(_path(conversation))
+    assert [t["name"] for t in detail["templates"]] == ["follow_up"]
+    wrong = await sara.post(
+        _path(conversation, "messages"), {"template": "follow_up", "params": {"2": "x"}}
     )
-    assert template.status == 409  # the core cannot send templates yet
+    assert wrong.status == 422
+    sent = await sara.post(_path(conversation, "messages"), {"template": "follow_up"})
+    assert sent.status == 201
+    detail = await sara.json(_path(conversation))
+    assert detail["messages"][-1]["text"] == "Hola Ana, ¿seguimos?"
 
 
 async def test_a_supervisor_assigns_queues_and_resolves_others_conversations(hub: Hub) -> None:

@@ -84,6 +84,17 @@ class TwilioSender:
     def capabilities(self) -> Capabilities:
         return CAPABILITIES
 
+    def _content(self, message: Outgoing) -> dict[str, str]:
+        """Free text, or an approved template: its Content SID and values, no Body."""
+        if message.template is None:
+            return {"body": message.text}
+        if self._channel is not Channel.WHATSAPP:
+            raise PermanentSendError("templates are WhatsApp's; SMS carries free text")
+        return {
+            "content_sid": message.template.content_sid,
+            "content_variables": json.dumps(message.template.variables),
+        }
+
     async def typing(self, address: str) -> None:
         """SMS has no typing indicator, and Twilio's WhatsApp API offers none either."""
 
@@ -94,8 +105,8 @@ class TwilioSender:
                 created = await self._client.messages.create_async(
                     to=on_channel(self._channel, message.address),
                     from_=self._from,
-                    body=message.text,
                     status_callback=self._status_callback,
+                    **self._content(message),
                 )
             except (TwilioRestException, TwilioServiceException) as exc:
                 raise _refusal(exc, answer.headers) from exc

@@ -8,14 +8,6 @@ from dataclasses import replace
 from typing import Self, TypeVar
 
 from aiohttp import web
-from dialogue.inbox import (
-    AlreadyTaken,
-    IllegalTransition,
-    Inbox,
-    NotFound,
-    NotOwner,
-    OutsideWindow,
-)
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +32,14 @@ from crm.services.inbox_views import (
 )
 from crm.services.reservations import cancel_reservation
 from crm.services.returns import ReturnLine, start_return
+from dialogue.inbox import (
+    AlreadyTaken,
+    IllegalTransition,
+    Inbox,
+    NotFound,
+    NotOwner,
+    OutsideWindow,
+)
 
 MAX_TEXT = 4000
 M = TypeVar("M", bound=BaseModel)
@@ -144,6 +144,8 @@ async def _run(
         )
     except OutsideWindow as exc:
         return error_response(409, str(exc), code="outside_window")
+    except ValueError as exc:  # e.g. a template's values that do not match it
+        return error_response(422, str(exc), code="invalid")
     return answer(await _summary(request, cid), status)
 
 

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("title", sa.String(length=120), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("whatsapp_content_sid", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_canned_responses")),
         sa.UniqueConstraint(
             "shortcut", "language", name=op.f("uq_canned_responses_shortcut_language")
