@@ -249,6 +249,11 @@ class SimulatedTwilio:
             raise _ApiError(
                 400, 21910, "Invalid From and To pair. From and To should be of the same channel"
             )
+        content_sid = form.get("ContentSid", "")
+        if not body and content_sid:
+            # An approved WhatsApp template: Twilio fills it in from its Content API,
+            # which the simulator does not hold; the customer's phone shows which one.
+            body = f"[{content_sid}] {form.get('ContentVariables', '')}".strip()
         if not body:
             raise _ApiError(400, 21602, "Message body is required.")
         if len(body) > MAX_BODY:
