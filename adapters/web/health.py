@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 
-from adapters.web.keys import DATABASE, REDIS, SETTINGS
+from adapters.web.keys import BEFORE_SCRAPE, DATABASE, REDIS, SETTINGS
+
+log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 2.0
 
@@ -62,6 +66,13 @@ async def _rasa_status(url: str) -> str:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    for refresh in request.app.get(BEFORE_SCRAPE, []):
+        try:
+            await asyncio.wait_for(refresh(request.app), READY_TIMEOUT)
+        except (TimeoutError, SQLAlchemyError, OSError) as exc:
+            # The database is slow, down or not migrated: /readyz says so; the last
+            # values stay, and the scrape still answers.
+            log.warning("metrics not refreshed: %s", exc)
     body = generate_latest(REGISTRY)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 from redis.asyncio import Redis
 
@@ -15,3 +17,6 @@ REDIS = web.AppKey("redis", Redis)  # present only when OMNIHUB_REDIS_URL is set
 # Where webhooks deliver what providers send (the router).
 INBOUND = web.AppKey("inbound", InboundSink)
 BUS = web.AppKey("bus", Bus)
+# Run before each /metrics scrape, so gauges read from the database are fresh then
+# (and cost nothing between scrapes).
+BEFORE_SCRAPE = web.AppKey("before_scrape", list[Callable[[web.Application], Awaitable[None]]])

@@ -34,7 +34,8 @@ async def _close_sockets(app: web.Application) -> None:
 def add_routes(app: web.Application, config: InboxConfig | None = None) -> None:
     app[CONFIG] = config or InboxConfig()
     app[live.SOCKETS] = live.Sockets()
-    app.cleanup_ctx.extend([_throttle_ctx, live.feed_ctx, gauges.gauges_ctx])
+    app.cleanup_ctx.extend([_throttle_ctx, live.feed_ctx])
+    gauges.add_gauges(app)
     app.on_shutdown.append(_close_sockets)
     login.add_routes(app)
     page.add_routes(app)

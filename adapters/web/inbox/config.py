@@ -19,8 +19,6 @@ class InboxConfig:
     # Failed sign-ins allowed per email and address within the window, then 429.
     login_failures: int = 5
     login_window: timedelta = timedelta(minutes=15)
-    # How often the Prometheus gauges are recomputed from the database.
-    gauge_interval: float = 30.0
     gauge_period: timedelta = timedelta(hours=24)  # the window of the ratio gauges
     metrics_period: timedelta = timedelta(days=7)  # /inbox/api/metrics without `since`
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 from aiohttp import web
 from prometheus_client import Gauge, Histogram
-from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.web.inbox.config import CONFIG
-from adapters.web.keys import DATABASE
+from adapters.web.keys import BEFORE_SCRAPE, DATABASE
 from crm.models import ConversationStatus, utcnow
 from crm.services.inbox_metrics import CSAT_SCORES, inbox_load, inbox_metrics
 
@@ -82,20 +79,6 @@ async def refresh(app: web.Application) -> None:
         )
 
 
-async def _refresh_forever(app: web.Application) -> None:
-    interval = app[CONFIG].gauge_interval
-    while True:
-        try:
-            await refresh(app)
-        except (SQLAlchemyError, OSError) as exc:
-            # The database is down or not migrated yet: /readyz says so; try again later.
-            log.warning("inbox gauges not refreshed: %s", exc)
-        await asyncio.sleep(interval)
-
-
-async def gauges_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: keeps the gauges fresh while the app runs."""
-    task = asyncio.create_task(_refresh_forever(app), name="inbox-gauges")
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+def add_gauges(app: web.Application) -> None:
+    """The gauges are read from the database when /metrics is scraped."""
+    app.setdefault(BEFORE_SCRAPE, []).append(refresh)
