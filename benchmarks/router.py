@@ -19,8 +19,8 @@ at the fake API / first POST to last reply), acknowledgements/s, acknowledgement
 (webhook POST to its 200) and end-to-end latency (webhook POST to the reply arriving at
 the fake Twilio API), p50 and p99, and the CPU each process used meanwhile.
 
-Who answers: by default bots/acknowledge.py (--responder
-bots.acknowledge:AcknowledgeResponder), which answers only a conversation's first message,
+Who answers: by default benchmarks/responders.py (--responder
+benchmarks.responders:AcknowledgeResponder), which answers only a conversation's first message,
 with one reply. Each customer is a new phone number, so with one message per customer (the
 default) every message is answered exactly once and every message has an end-to-end
 latency. With --per-customer K, each customer sends K messages (all first messages go
@@ -80,13 +80,15 @@ INBOUND_PATH = "/webhooks/twilio"
 LIFTED_RATE = 1_000_000.0  # per second: far above anything the hub can send
 # What answers the customers, unless --responder says otherwise: it answers a
 # conversation's first message only, once (see the module's docstring).
-DEFAULT_RESPONDER = "bots.acknowledge:AcknowledgeResponder"
+DEFAULT_RESPONDER = "benchmarks.responders:AcknowledgeResponder"
 PRODUCT_RESPONDER = "product"  # whatever `omnihub serve` itself plugs in
 # Runs the `omnihub` console script's own entry point after, optionally, raising every
 # Twilio sender rate and plugging in the chosen responder (a factory named
 # "module:attribute", called with no arguments) wherever the hub is opened.
 _LAUNCHER = """
 import importlib
+import sys
+sys.path.insert(0, {repo!r})  # benchmarks/ holds the default responder
 import dialogue.ratelimit as rates
 lifted = {rate!r}
 if lifted is not None:
@@ -207,6 +209,7 @@ def hub_command(command: str, lift_rate: bool, responder: str) -> list[str]:
     launcher = _LAUNCHER.format(
         rate=LIFTED_RATE if lift_rate else None,
         responder=None if responder == PRODUCT_RESPONDER else responder,
+        repo=str(REPOSITORY),
     )
     return [sys.executable, "-c", launcher, command]
 
@@ -768,14 +771,14 @@ def describe_setup(args: argparse.Namespace) -> None:
     if args.per_customer == 1:
         print(
             f"  {customers} customers, each a new phone number sending one message: each "
-            "message opens a conversation and gets exactly one reply (bots/acknowledge.py "
+            "message opens a conversation and gets exactly one reply (benchmarks/responders.py "
             "answers a conversation's first message only)"
         )
     else:
         print(
             f"  {customers} customers, each a new phone number sending up to "
             f"{args.per_customer} messages (all first messages before any second one); "
-            "bots/acknowledge.py answers only the first, so end-to-end latency and "
+            "benchmarks/responders.py answers only the first, so end-to-end latency and "
             "messages/s count first messages and their replies"
         )
     if args.provider_rate:
