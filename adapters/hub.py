@@ -97,6 +97,7 @@ async def open_hub(
         )
         router.on_answered = inbox.answered
         router.on_delivery = inbox.delivered
+        router.on_gave_up = inbox.bot_gave_up
         try:
             yield Hub(router, outbox, bus, senders, inbox)
         finally:

@@ -423,14 +423,27 @@ class Inbox:
         """A supervisor takes a conversation from the bot into the queue."""
         async with self._acting() as act:
             conversation = await act.lock(conversation_id)
-            await request_handoff(act.session, conversation, HandoffRequest(reason), act.now)
-            act.events.append(_event(conversation, "queued", act.now, by))
-            customer = await act.session.get_one(Customer, conversation.customer_id)
-            wait = await estimate_wait(act.session, conversation, self.support, act.now)
-            notice = self.notices.queued(customer, wait)
-            self.router.queue_reply(act.session, conversation, notice, MessageAuthor.BOT, act.now)
-            act.dispatch.add(conversation.id)
-            act.assign.add(conversation.id)
+            await self._queue(act, conversation, reason, by)
+
+    async def bot_gave_up(self, conversation_id: int) -> None:
+        """The bot failed on a message again and again: a person takes the conversation
+        (the router set the message aside; nothing the customer said is lost)."""
+        async with self._acting() as act:
+            conversation = await act.lock(conversation_id)
+            if conversation.status is ConversationStatus.BOT:
+                await self._queue(act, conversation, "bot_failed", None)
+
+    async def _queue(
+        self, act: _Act, conversation: Conversation, reason: str, by: int | None
+    ) -> None:
+        await request_handoff(act.session, conversation, HandoffRequest(reason), act.now)
+        act.events.append(_event(conversation, "queued", act.now, by))
+        customer = await act.session.get_one(Customer, conversation.customer_id)
+        wait = await estimate_wait(act.session, conversation, self.support, act.now)
+        notice = self.notices.queued(customer, wait)
+        self.router.queue_reply(act.session, conversation, notice, MessageAuthor.BOT, act.now)
+        act.dispatch.add(conversation.id)
+        act.assign.add(conversation.id)
 
     async def auto_assign(self, conversation_id: int, *, exclude: Iterable[int] = ()) -> int | None:
         """Give a queued conversation to the least-loaded available agent with room.

@@ -67,6 +67,10 @@ _ACCEPT_ATTEMPTS = 3  # concurrent first messages of one sender race to create r
 # hold the row lock (on SQLite, the whole database). Past this it is abandoned, its
 # transaction rolled back, and the message answered by a later recovery sweep.
 RESPOND_TIMEOUT = 15.0
+# A message the bot fails on this many times (it raises, or hangs) is set aside, marked
+# with BOT_FAILED, and its conversation goes to a person: it is not retried forever.
+MAX_ANSWER_ATTEMPTS = 3
+BOT_FAILED = "bot_failed"
 # Webhooks stored per transaction at most.
 STORE_BATCH = 128
 # Conversations, and messages, answered per transaction at most; a conversation with
@@ -157,6 +161,19 @@ _MARK_PROCESSED = (
     .values(processed_at=bindparam("now"), updated_at=bindparam("now"))
 )
 
+# Inbound messages count failed answers in `attempts` (outbound ones count sends).
+_COUNT_FAILURE = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("b_id"), _messages.c.processed_at.is_(None))
+    .values(attempts=_messages.c.attempts + 1)
+    .returning(_messages.c.attempts)
+)
+_SET_ASIDE = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("b_id"))
+    .values(processed_at=bindparam("b_now"), updated_at=bindparam("b_now"), error_code=BOT_FAILED)
+)
+
 
 @dataclass(frozen=True)
 class _Latest:
@@ -214,6 +231,8 @@ class Router:
         # Told after each commit (the inbox: live events, assignment of new handoffs).
         self.on_answered: Callable[[list[int]], Coroutine[Any, Any, None]] | None = None
         self.on_delivery: Callable[[int, int], Awaitable[None]] | None = None
+        # Told when the bot failed on a message MAX_ANSWER_ATTEMPTS times (a person takes it).
+        self.on_gave_up: Callable[[int], Coroutine[Any, Any, None]] | None = None
 
     # -- step 1: store, then acknowledge -------------------------------------------
 
@@ -385,9 +404,11 @@ class Router:
             try:
                 answered = await self._answer(pending)
             except _Unanswered as failure:
-                # Its message stays unprocessed, for recover() to try again.
+                # Its message stays unprocessed, for recover() to try again; after
+                # MAX_ANSWER_ATTEMPTS it is set aside and a person takes over.
                 log.error("%s; retried later", failure, exc_info=failure.__cause__)
                 pending.remove(failure.conversation_id)
+                await self._failed(failure)
                 continue
             except Exception:
                 if len(pending) == 1:
@@ -407,6 +428,22 @@ class Router:
                 self._spawn(self.outbox.dispatch(conversation_id))
             return answered.more
         return set()
+
+    async def _failed(self, failure: _Unanswered) -> None:
+        """Count a failed answer; the last allowed one sets the message aside."""
+        now = self.clock()
+        async with self.db.connection() as conn:
+            attempts = await conn.scalar(_COUNT_FAILURE, {"b_id": failure.message_id})
+            if attempts is None or attempts < MAX_ANSWER_ATTEMPTS:
+                return
+            await conn.execute(_SET_ASIDE, {"b_id": failure.message_id, "b_now": now})
+        log.error(
+            "message %d failed %d times: set aside, and the conversation goes to a person",
+            failure.message_id,
+            attempts,
+        )
+        if self.on_gave_up is not None:
+            self._spawn(self.on_gave_up(failure.conversation_id))
 
     async def _answer(self, conversation_ids: list[int]) -> _Answered:
         now = self.clock()

@@ -61,6 +61,7 @@ class Chat:
         )
         self.router.on_answered = self.inbox.answered
         self.router.on_delivery = self.inbox.delivered
+        self.router.on_gave_up = self.inbox.bot_gave_up
         self._seen = {channel: 0 for channel in Channel}
 
     async def send(self, inbound: Inbound) -> Said:

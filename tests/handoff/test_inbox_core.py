@@ -344,3 +344,25 @@ async def test_past_the_window_an_approved_template_goes_with_the_customers_name
     assert sent.template == Template("HX" + "a" * 32, {"1": "Ana"})
     with pytest.raises(NotFound):
         await chat.inbox.send_template(conversation.id, marta, "no_such_template", {})
+
+
+async def test_when_the_bot_keeps_failing_on_a_message_a_person_takes_over(
+    chat: Chat, db: Database
+) -> None:
+    class Broken:
+        async def respond(self, session: object, turn: object) -> list[object]:
+            raise RuntimeError("the bot is broken")
+
+    working = chat.router.responder
+    chat.router.responder = Broken()  # type: ignore[assignment]
+    await chat.sms("donde esta mi pedido", ANA.phone)
+    for _ in range(2):
+        await chat.router.recover()
+        await chat.router.idle()
+    chat.router.responder = working
+    said = await chat.settled()
+    assert said.has("Te paso con una persona")
+    conversation = await _conversation_of(db, ANA.phone)
+    assert conversation.status is ConversationStatus.QUEUED
+    assert conversation.handoff is not None
+    assert conversation.handoff["reason"] == "bot_failed"

@@ -29,7 +29,7 @@ from dialogue.messages import DeliveryUpdate, Destination, Inbound, Reply, SendR
 from dialogue.outbox import CHANNEL_OFF, Backoff, Outbox
 from dialogue.ports import RecipientOptedOut, TransientSendError, Turn
 from dialogue.ratelimit import InProcessRateLimiter
-from dialogue.router import Router
+from dialogue.router import BOT_FAILED, Router
 from tests.router.doubles import CHAT, SMS, EchoResponder, RecordingSender
 
 ANA = "+34612345678"
@@ -277,6 +277,30 @@ async def test_a_crash_while_answering_loses_nothing_and_answers_once(hub: Hub) 
     await hub.router.idle()
     assert await hub.router.recover() == 0
 
+    assert hub.sent(Channel.SMS) == ["echo: hola"]
+
+
+async def test_a_message_the_bot_always_fails_on_is_set_aside_after_three_tries(
+    hub: Hub,
+) -> None:
+    gave_up: list[int] = []
+
+    async def note(conversation_id: int) -> None:
+        gave_up.append(conversation_id)
+
+    hub.router.on_gave_up = note
+    await hub.say(sms("boom", "SM1"))
+    assert await hub.router.recover() == 1
+    await hub.router.idle()
+    assert gave_up == []  # two failures: still to be tried
+    assert await hub.router.recover() == 1
+    await hub.router.idle()
+    (stored,) = await _messages(hub.db)
+    assert (stored.processed_at is not None, stored.error_code) == (True, BOT_FAILED)
+    assert gave_up == [stored.conversation_id]
+    assert await hub.router.recover() == 0  # not retried forever
+    # The next message of the conversation is answered as usual.
+    await hub.say(sms("hola", "SM2"))
     assert hub.sent(Channel.SMS) == ["echo: hola"]
 
 
