@@ -179,6 +179,7 @@ def demo() -> None:
             f"  channel simulator: {base}{SIMULATOR_PAGE}  (simulated: "
             f"{', '.join(sorted(c.value for c in simulated)) or 'none'})"
         )
+        click.echo(f"  agents' inbox: {base}/inbox  (sign in with a demo login above)")
         click.echo(f"  health: {base}/healthz  API: {base}/api/v1/openapi.json")
         _announce(demo_settings)
         return app
