@@ -21,11 +21,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bots.flows.base import Context
 from bots.state import FlowState
-from crm.models import Channel, ChannelIdentity, Customer, Language, Order, order_number_key
+from crm.models import (
+    Channel,
+    ChannelIdentity,
+    ConversationStatus,
+    Customer,
+    Language,
+    OneTimeCodeEvent,
+    Order,
+    order_number_key,
+)
 from crm.phones import InvalidPhone, normalise_phone
 from dialogue.identity import PHONE_CHANNELS
 from dialogue.messages import Button, Destination, Reply
@@ -37,6 +46,13 @@ MAX_ATTEMPTS = 5  # wrong codes before the code is void
 # the phone's owner, who may not be the one asking.
 MAX_SENDS = 3
 SEND_WINDOW = timedelta(hours=1)
+# The same limits per customer, whatever chat asks (a new chat buys nothing): codes
+# sent to their phone per SEND_WINDOW, and wrong codes typed for them per GUESS_WINDOW;
+# past either, no code is sent or accepted for them, and the visitor hears the same
+# words as ever, so the limits tell nobody whether the customer exists.
+MAX_CUSTOMER_SENDS = 3
+MAX_CUSTOMER_WRONG = 10
+GUESS_WINDOW = timedelta(days=1)
 
 AWAITING_ID = "verify.id"
 AWAITING_CODE = "verify.code"
@@ -257,6 +273,13 @@ async def _send_code(
         ctx.say("verify.limit", buttons=(_person_button(ctx),))
         return
     ctx.state.extra[_SENT] = [at.isoformat() for at in [*sent, ctx.now]]
+    if customer_id is not None and (
+        await _recent(ctx, customer_id, "sent", SEND_WINDOW) >= MAX_CUSTOMER_SENDS
+        or await _recent(ctx, customer_id, "wrong", GUESS_WINDOW) >= MAX_CUSTOMER_WRONG
+    ):
+        customer_id = None  # nothing goes out, and the words stay the same
+    if customer_id is not None and phone is not None:
+        ctx.session.add(OneTimeCodeEvent(customer_id=customer_id, kind="sent", created_at=ctx.now))
     code = f"{secrets.randbelow(10**6):06d}"
     salt = secrets.token_hex(16)
     if customer_id is None or phone is None:
@@ -266,11 +289,13 @@ async def _send_code(
     _Pending(customer_id, phone, salt, _digest(salt, code), ctx.now + CODE_TTL).save(
         ctx.state.extra
     )
-    if phone is not None:
-        text = ctx.t("verify.sms", code=code, minutes=_minutes())
-        ctx.replies.append(Reply(text, to=Destination(Channel.SMS, phone)))
     state.awaiting = AWAITING_CODE
     ctx.say("verify.code_sent", minutes=_minutes(), buttons=_code_buttons(ctx, state))
+    if phone is not None:
+        # After the visitor's answer: it must not wait for the SMS to go (the delay
+        # would tell that the order or phone is real).
+        text = ctx.t("verify.sms", code=code, minutes=_minutes())
+        ctx.replies.append(Reply(text, to=Destination(Channel.SMS, phone)))
 
 
 async def _check(ctx: Context, state: FlowState, pending: _Pending, code: str) -> bool:
@@ -279,12 +304,19 @@ async def _check(ctx: Context, state: FlowState, pending: _Pending, code: str) -
         state.awaiting = AWAITING_ID
         ctx.say("verify.expired")
         return False
+    locked_out = pending.customer_id is not None and (
+        await _recent(ctx, pending.customer_id, "wrong", GUESS_WINDOW) >= MAX_CUSTOMER_WRONG
+    )
     customer = (
         await ctx.session.get(Customer, pending.customer_id)
-        if pending.customer_id is not None and pending.fits(code)
+        if pending.customer_id is not None and pending.fits(code) and not locked_out
         else None
     )
     if customer is None:
+        if pending.customer_id is not None:
+            ctx.session.add(
+                OneTimeCodeEvent(customer_id=pending.customer_id, kind="wrong", created_at=ctx.now)
+            )
         pending.attempts += 1
         if pending.attempts >= MAX_ATTEMPTS:
             ctx.state.extra.pop(_PENDING, None)
@@ -305,11 +337,28 @@ async def _check(ctx: Context, state: FlowState, pending: _Pending, code: str) -
     ctx.state.extra.pop(_SENT, None)
     ctx.customer = customer
     ctx.verified = True
-    if conversation is not None:
-        ctx.conversation = conversation
     state.awaiting = None
     ctx.say("verify.done")
+    if conversation is not None and conversation.status is not ConversationStatus.BOT:
+        # The customer's own conversation is with a person: the bot says no more, and
+        # leaves that conversation's state alone; the person sees this chat joined.
+        return False
+    if conversation is not None:
+        ctx.conversation = conversation
     return True
+
+
+async def _recent(ctx: Context, customer_id: int, kind: str, window: timedelta) -> int:
+    count = await ctx.session.scalar(
+        select(func.count())
+        .select_from(OneTimeCodeEvent)
+        .where(
+            OneTimeCodeEvent.customer_id == customer_id,
+            OneTimeCodeEvent.kind == kind,
+            OneTimeCodeEvent.created_at > ctx.now - window,
+        )
+    )
+    return int(count or 0)
 
 
 def _ask_identifier(ctx: Context, state: FlowState) -> None:

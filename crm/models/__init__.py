@@ -3,7 +3,7 @@
 from crm.models.base import Base, utcnow
 from crm.models.catalog import Inventory, Product, ProductPrice, ProductVariant, Store, StoreHours
 from crm.models.conversations import Conversation, ConversationEvent, Message
-from crm.models.customers import ChannelIdentity, Consent, Customer
+from crm.models.customers import ChannelIdentity, Consent, Customer, OneTimeCodeEvent
 from crm.models.enums import (
     RECEIVED_STATUSES,
     AgentRole,
@@ -54,6 +54,7 @@ __all__ = [
     "Message",
     "MessageAuthor",
     "MessageDirection",
+    "OneTimeCodeEvent",
     "Order",
     "OrderItem",
     "OrderStatus",

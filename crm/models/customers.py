@@ -82,3 +82,19 @@ class Consent(Base):
     # What recorded it: "api", "keyword:BAJA", "twilio:21610", "agent:12"...
     source: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OneTimeCodeEvent(Base):
+    """A one-time code sent to a customer's phone, or a wrong one typed for them.
+
+    Counted per customer, whatever chat asked: opening new chats buys no more codes
+    and no more guesses (bots.flows.verification).
+    """
+
+    __tablename__ = "one_time_code_events"
+    __table_args__ = (Index(None, "customer_id", "kind", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # "sent" or "wrong"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

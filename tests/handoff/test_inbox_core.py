@@ -8,6 +8,7 @@ customer would, and the bot never speaks while a person owns the conversation.
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -366,3 +367,19 @@ async def test_when_the_bot_keeps_failing_on_a_message_a_person_takes_over(
     assert conversation.status is ConversationStatus.QUEUED
     assert conversation.handoff is not None
     assert conversation.handoff["reason"] == "bot_failed"
+
+
+async def test_a_visitor_who_proves_to_be_a_customer_with_an_agent_gets_no_bot_answer(
+    chat: Chat, db: Database
+) -> None:
+    conversation_id = await _queued(chat)  # Ana, by SMS, now with Marta
+    marta = await _agent(db, "Marta")
+    await chat.inbox.claim(conversation_id, marta)
+    await chat.webchat("donde esta mi pedido", "v-new")
+    await chat.webchat("ES-200001", "v-new")
+    code = re.findall(r"\b\d{6}\b", chat.sent_to(Channel.SMS, ANA.phone)[-1])[-1]
+    said = await chat.webchat(code, "v-new")
+    assert said.has("Ya hemos comprobado que eres tú")
+    assert not said.has("ES-200001 del")  # no order shown by the bot: Marta has it
+    conversation = await _conversation_of(db, ANA.phone)
+    assert (conversation.id, conversation.status) == (conversation_id, ConversationStatus.AGENT)
