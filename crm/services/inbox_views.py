@@ -133,9 +133,9 @@ def encode_cursor(updated_at: datetime, conversation_id: int) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         micros, conversation_id = (int(part) for part in cursor.split("."))
-    except ValueError:
+        return _EPOCH + timedelta(microseconds=micros), conversation_id
+    except (ValueError, OverflowError):
         raise BadCursor(f"not a page cursor: {cursor!r}") from None
-    return _EPOCH + timedelta(microseconds=micros), conversation_id
 
 
 def _like(text: str) -> str:

@@ -373,3 +373,18 @@ async def test_the_agents_to_transfer_to_with_their_load(hub: Hub) -> None:
         ("Tomás", "supervisor"),
     ]
     assert all(a["open_conversations"] == 0 for a in listed["agents"])
+
+
+async def test_out_of_range_input_gets_a_4xx_not_a_crash(hub: Hub) -> None:
+    sara = await hub.agent(name="Sara")
+    for path, status in (
+        ("/inbox/api/conversations?before=99999999999999999999.1", 400),
+        ("/inbox/api/conversations?q=ana%00", 400),
+        ("/inbox/api/conversations/99999999999999999999", 404),
+        ("/inbox/api/customers/99999999999999999999", 404),
+    ):
+        assert (await sara.get(path)).status == status, path
+    boss = await hub.agent(AgentRole.SUPERVISOR)
+    assert (await boss.get("/inbox/api/metrics?until=0001-01-01T00:00:00%2B00:00")).status == 400
+    huge = await boss.post("/inbox/api/conversations/1/assign", {"agent_id": 2**70})
+    assert huge.status == 422

@@ -16,7 +16,9 @@ from adapters.web.inbox.config import CONFIG, InboxConfig
 from adapters.web.keys import REDIS
 
 API = "/inbox/api"
-CONVERSATION = API + "/conversations/{id:\\d+}"
+# Ids up to 18 digits: larger ones are no row of ours, and no 64-bit integer either.
+ID = "{id:\\d{1,18}}"
+CONVERSATION = API + "/conversations/" + ID
 
 __all__ = ["CONFIG", "InboxConfig", "add_routes"]
 
@@ -58,11 +60,11 @@ def add_routes(app: web.Application, config: InboxConfig | None = None) -> None:
     for name, (roles, handler) in actions_by_role.items():
         router.add_post(f"{CONVERSATION}/{name}", guard(roles, handler))
     router.add_post(CONVERSATION + "/messages", guard(READERS, actions.message))
-    router.add_get(API + "/customers/{id:\\d+}", guard(READERS, reads.customer))
+    router.add_get(API + "/customers/" + ID, guard(READERS, reads.customer))
     router.add_get(API + "/canned", guard(READERS, reads.canned))
     router.add_get(API + "/agents", guard(READERS, reads.agents))
     router.add_post(
-        API + "/reservations/{id:\\d+}/cancel", guard(READERS, actions.cancel_reservation_route)
+        API + "/reservations/" + ID + "/cancel", guard(READERS, actions.cancel_reservation_route)
     )
     router.add_post(API + "/returns", guard(READERS, actions.start_return_route))
     router.add_get(API + "/metrics", guard(SUPERVISORS, reads.metrics))

@@ -50,11 +50,11 @@ class _Body(BaseModel):
 
 
 class AssignBody(_Body):
-    agent_id: int
+    agent_id: int = Field(ge=1, le=2**63 - 1)
 
 
 class TransferBody(_Body):
-    agent_id: int | None = None
+    agent_id: int | None = Field(None, ge=1, le=2**63 - 1)
     team: str | None = Field(None, min_length=1, max_length=64)
 
     @model_validator(mode="after")

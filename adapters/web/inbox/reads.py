@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeVar
 
@@ -74,6 +74,17 @@ def _int(request: web.Request, name: str, default: int) -> int:
         raise BadQuery(f"{name} must be a whole number, not {value!r}") from None
 
 
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2999, 12, 31, tzinfo=UTC)
+
+
+def _search_text(request: web.Request) -> str | None:
+    q = request.query.get("q") or None
+    if q is not None and ("\x00" in q or len(q) > 200):
+        raise BadQuery("q must be text of at most 200 characters")
+    return q
+
+
 def _datetime(request: web.Request, name: str) -> datetime | None:
     value = request.query.get(name)
     if not value:
@@ -84,6 +95,8 @@ def _datetime(request: web.Request, name: str) -> datetime | None:
         raise BadQuery(f"{name} must be an ISO 8601 date-time, not {value!r}") from None
     if moment.tzinfo is None:
         raise BadQuery(f"{name} needs a time zone (…Z or …+01:00)")
+    if not _EARLIEST <= moment <= _LATEST:
+        raise BadQuery(f"{name} must be between year 2000 and 2999")
     return moment
 
 
@@ -118,7 +131,7 @@ async def conversations(request: web.Request, caller: Caller) -> web.StreamRespo
             view=view,
             channel=channel,
             status=status,
-            q=request.query.get("q") or None,
+            q=_search_text(request),
             before=request.query.get("before") or None,
             limit=_int(request, "limit", DEFAULT_PAGE),
         )
