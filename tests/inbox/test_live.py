@@ -76,6 +76,23 @@ async def test_the_socket_closes_when_the_session_ends(make_hub: MakeHub) -> Non
     assert ws.close_code == 4401
 
 
+async def test_a_busy_socket_still_closes_when_the_session_ends(make_hub: MakeHub) -> None:
+    hub = await make_hub(InboxConfig(session_recheck=0.05))
+    sara = await hub.agent()
+    await hub.app[FEED].live()
+    ws = await sara.client.ws_connect("/inbox/ws", headers={"Origin": _origin(hub)})
+    await sara.client.post(
+        "/inbox/logout", headers={"X-CSRF-Token": sara.csrf}, allow_redirects=False
+    )
+    # Events keep coming faster than the recheck interval: the session is checked anyway.
+    for n in range(2000):
+        await hub.app[BUS].publish("inbox", _event("message", n))
+        message = await ws.receive(timeout=5)
+        if message.type is not aiohttp.WSMsgType.TEXT:
+            break
+    assert (message.type, message.data) == (aiohttp.WSMsgType.CLOSE, 4401)
+
+
 async def test_one_bus_subscription_serves_every_socket(hub: Hub) -> None:
     bus = hub.app[BUS]
     assert isinstance(bus, InProcessBus)

@@ -216,15 +216,20 @@ async def _send(
     request: web.Request, ws: web.WebSocketResponse, listener: Listener, caller: Caller
 ) -> None:
     recheck = request.app[CONFIG].session_recheck
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + recheck
     while True:
-        try:
-            text = await asyncio.wait_for(listener.queue.get(), recheck)
-        except TimeoutError:
-            # A socket outlives its page load: it ends with the session (logout, expiry).
+        if loop.time() >= deadline:
+            # A socket outlives its page load: it ends with the session (logout,
+            # expiry), checked on a fixed beat whatever the traffic.
             current = await current_caller(request)
             if current is None or current.session_id != caller.session_id:
                 await ws.close(code=UNAUTHORIZED, message=b"session ended")
                 return
+            deadline = loop.time() + recheck
+        try:
+            text = await asyncio.wait_for(listener.queue.get(), deadline - loop.time())
+        except TimeoutError:
             continue
         if text is None:
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"reload")
