@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -138,6 +139,25 @@ async def test_repeated_failures_block_that_email_from_that_address(hub: Hub) ->
     assert "omnihub_session" not in blocked.cookies
     # Someone else at the same address is not locked out by Sara's attacker.
     assert await sign_in(client, "rui@shop.test", PASSWORD) is not None
+
+
+async def test_guesses_sent_all_at_once_are_counted_too(hub: Hub) -> None:
+    async with hub.db.transaction() as session:
+        await create_agent(session, "sara@shop.test", "Sara", AgentRole.AGENT, PASSWORD)
+    client = await hub.new_client()
+    token = await login_form_token(client)
+
+    async def guess() -> int:
+        response = await client.post(
+            "/inbox/login",
+            data={"email": "sara@shop.test", "password": "guess", "csrf": token},
+            allow_redirects=False,
+        )
+        await response.read()
+        return response.status
+
+    answers = await asyncio.gather(*(guess() for _ in range(12)))
+    assert sorted(answers) == [401] * 5 + [429] * 7
 
 
 async def test_the_sign_in_form_needs_its_csrf_token(hub: Hub) -> None:

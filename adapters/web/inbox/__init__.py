@@ -25,6 +25,9 @@ __all__ = ["CONFIG", "InboxConfig", "add_routes"]
 
 async def _throttle_ctx(app: web.Application) -> AsyncIterator[None]:
     app[login.THROTTLE] = login.make_throttle(app[CONFIG], app.get(REDIS))
+    app[login.ACCOUNT_THROTTLE] = login.make_throttle(
+        app[CONFIG], app.get(REDIS), failures=app[CONFIG].account_failures
+    )
     yield
 
 

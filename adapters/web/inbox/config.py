@@ -17,7 +17,10 @@ class InboxConfig:
     # reloads its state, rather than the hub holding an unbounded backlog for it.
     socket_backlog: int = 500
     # Failed sign-ins allowed per email and address within the window, then 429.
-    login_failures: int = 5
+    login_failures: int = 5  # per email and address
+    # Per account, from any address: guessing one account's password from many
+    # addresses is throttled too, later than one address (a lock-out costs the agent).
+    account_failures: int = 20
     login_window: timedelta = timedelta(minutes=15)
     gauge_period: timedelta = timedelta(hours=24)  # the window of the ratio gauges
     metrics_period: timedelta = timedelta(days=7)  # /inbox/api/metrics without `since`

@@ -37,12 +37,16 @@ MAX_EMAIL = 320
 MAX_PASSWORD = 1024
 
 THROTTLE = web.AppKey("inbox_login_throttle", LoginThrottle)
+ACCOUNT_THROTTLE = web.AppKey("inbox_account_throttle", LoginThrottle)
 
 
-def make_throttle(config: InboxConfig, redis: Redis | None) -> LoginThrottle:
+def make_throttle(
+    config: InboxConfig, redis: Redis | None, *, failures: int | None = None
+) -> LoginThrottle:
+    limit = failures if failures is not None else config.login_failures
     if redis is not None:
-        return RedisThrottle(redis, config.login_failures, config.login_window)
-    return LocalThrottle(config.login_failures, config.login_window)
+        return RedisThrottle(redis, limit, config.login_window)
+    return LocalThrottle(limit, config.login_window)
 
 
 def _page(texts: LoginTexts, language: str, csrf: str, email: str, problem: str | None) -> str:
@@ -129,21 +133,27 @@ async def login(request: web.Request) -> web.StreamResponse:
     field = str(form.get(CSRF_FIELD, ""))
     if not cookie or not hmac.compare_digest(cookie.encode(), field.encode()):
         return _form_response(request, status=403, email=email, problem=texts.expired)
-    throttle = request.app[THROTTLE]
-    key = attempt_key(email, request.remote)
-    wait = await throttle.retry_after(key)
-    if wait is not None:
-        response = _form_response(request, status=429, email=email, problem=texts.throttled)
-        response.headers["Retry-After"] = str(max(1, round(wait)))
-        return response
+    limits = (
+        (request.app[THROTTLE], attempt_key(email, request.remote)),
+        (request.app[ACCOUNT_THROTTLE], attempt_key(email, None)),
+    )
+    for throttle, key in limits:
+        wait = await throttle.retry_after(key)
+        if wait is not None:
+            response = _form_response(request, status=429, email=email, problem=texts.throttled)
+            response.headers["Retry-After"] = str(max(1, round(wait)))
+            return response
+    # Counted before the password is checked: guesses sent all at once count too.
+    for throttle, key in limits:
+        await throttle.failed(key)
     try:
         async with request.app[DATABASE].transaction() as session:
             agent = await authenticate_agent(session, email, password)
             issued = await open_session(session, agent)
     except InvalidCredentials:
-        await throttle.failed(key)
         return _form_response(request, status=401, email=email, problem=texts.wrong)
-    await throttle.cleared(key)
+    for throttle, key in limits:
+        await throttle.cleared(key)
     response = web.Response(status=303, headers={"Location": INBOX_PATH})
     set_session_cookie(response, request.app, issued)
     response.del_cookie(FORM_COOKIE, path=LOGIN_PATH)
