@@ -89,7 +89,6 @@ async def open_hub(
         inbox = Inbox(
             db,
             router,
-            outbox,
             senders,
             bus,
             CustomerNotices(settings.support_timezone),
@@ -102,7 +101,6 @@ async def open_hub(
             yield Hub(router, outbox, bus, senders, inbox)
         finally:
             try:
-                await asyncio.wait_for(inbox.idle(), SHUTDOWN_GRACE)
                 await asyncio.wait_for(router.idle(), SHUTDOWN_GRACE)
             except TimeoutError:
                 # Nothing is lost: what was not answered is answered by recover() at start.

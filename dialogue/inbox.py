@@ -10,7 +10,6 @@ Notices port, in their language. docs/inbox.md is the contract.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -39,6 +38,7 @@ from crm.models import (
     MessageDirection,
     utcnow,
 )
+from crm.services.staff import ANSWERING_ROLES, answerers_with_load
 from dialogue.handoff import HandoffRequest, IllegalTransition, check_transition, request_handoff
 from dialogue.messages import Reply, Template
 from dialogue.ports import Bus, ChannelSender
@@ -65,8 +65,6 @@ TOPIC = "inbox"
 WHATSAPP_WINDOW = timedelta(hours=24)
 _NEVER = datetime.min.replace(tzinfo=UTC)
 _PLACEHOLDER = re.compile(r"\{\{(\d+)\}\}")  # a WhatsApp template's {{1}}
-# Who may own a conversation: people who answer customers.
-_ANSWERERS = (AgentRole.AGENT, AgentRole.SUPERVISOR, AgentRole.ADMIN)
 
 
 class NotFound(Exception):
@@ -235,9 +233,7 @@ class _Senders(Protocol):
         agent_id: int | None = None,
     ) -> list[Message]: ...
 
-
-class _Outbox(Protocol):
-    async def dispatch(self, conversation_id: int) -> None: ...
+    def send_soon(self, conversation_id: int) -> None: ...
 
 
 @dataclass
@@ -307,7 +303,6 @@ class Inbox:
         self,
         db: Database,
         router: _Senders,
-        outbox: _Outbox,
         senders: Mapping[Channel, ChannelSender],
         bus: Bus,
         notices: Notices,
@@ -317,13 +312,11 @@ class Inbox:
     ):
         self.db = db
         self.router = router
-        self.outbox = outbox
         self.senders = senders
         self.bus = bus
         self.notices = notices
         self.support = support or SupportHours()
         self.clock = clock
-        self._tasks: set[asyncio.Task[None]] = set()  # sending what actions queued
 
     # -- taking and giving back ----------------------------------------------------------
 
@@ -401,8 +394,7 @@ class Inbox:
             act.record(conversation, "resolved", before, by)
             customer = await act.session.get_one(Customer, conversation.customer_id)
             question = self.notices.satisfaction_question(customer)
-            self.router.queue_reply(act.session, conversation, question, MessageAuthor.BOT, act.now)
-            act.dispatch.add(conversation.id)
+            self._tell(act, conversation, question)
 
     async def hand_back(self, conversation_id: int, *, by: int) -> None:
         """The bot answers again; the customer is told."""
@@ -416,8 +408,7 @@ class Inbox:
             act.record(conversation, "handed_back", before, by)
             customer = await act.session.get_one(Customer, conversation.customer_id)
             notice = self.notices.handed_back(customer)
-            self.router.queue_reply(act.session, conversation, notice, MessageAuthor.BOT, act.now)
-            act.dispatch.add(conversation.id)
+            self._tell(act, conversation, notice)
 
     async def queue(self, conversation_id: int, *, by: int, reason: str = "supervisor") -> None:
         """A supervisor takes a conversation from the bot into the queue."""
@@ -441,8 +432,7 @@ class Inbox:
         customer = await act.session.get_one(Customer, conversation.customer_id)
         wait = await estimate_wait(act.session, conversation, self.support, act.now)
         notice = self.notices.queued(customer, wait)
-        self.router.queue_reply(act.session, conversation, notice, MessageAuthor.BOT, act.now)
-        act.dispatch.add(conversation.id)
+        self._tell(act, conversation, notice)
         act.assign.add(conversation.id)
 
     async def auto_assign(self, conversation_id: int, *, exclude: Iterable[int] = ()) -> int | None:
@@ -514,17 +504,7 @@ class Inbox:
                 raise OutsideWindow(
                     "WhatsApp's 24-hour window is closed: only an approved template may go"
                 )
-            messages = self.router.queue_reply(
-                act.session, conversation, Reply(text), MessageAuthor.AGENT, act.now,
-                agent_id=agent_id,
-            )  # fmt: skip
-            await act.session.flush()
-            if conversation.first_response_at is None:
-                conversation.first_response_at = act.now
-            conversation.updated_at = act.now
-            act.events.append(_event(conversation, "message", act.now, agent_id, messages[0].id))
-            act.dispatch.add(conversation.id)
-            return messages[0].id
+            return await self._agent_says(act, conversation, agent_id, Reply(text))
 
     async def send_template(
         self, conversation_id: int, agent_id: int, template: str, params: dict[str, str]
@@ -560,16 +540,27 @@ class Inbox:
                 )
             text = _PLACEHOLDER.sub(lambda m: params[m.group(1)], chosen.body)
             reply = Reply(text, template=Template(chosen.whatsapp_content_sid, dict(params)))
-            messages = self.router.queue_reply(
-                act.session, conversation, reply, MessageAuthor.AGENT, act.now, agent_id=agent_id
-            )
-            await act.session.flush()
-            if conversation.first_response_at is None:
-                conversation.first_response_at = act.now
-            conversation.updated_at = act.now
-            act.events.append(_event(conversation, "message", act.now, agent_id, messages[0].id))
-            act.dispatch.add(conversation.id)
-            return messages[0].id
+            return await self._agent_says(act, conversation, agent_id, reply)
+
+    def _tell(self, act: _Act, conversation: Conversation, reply: Reply) -> None:
+        """What the hub says to the customer about a change of hands, sent after commit."""
+        self.router.queue_reply(act.session, conversation, reply, MessageAuthor.BOT, act.now)
+        act.dispatch.add(conversation.id)
+
+    async def _agent_says(
+        self, act: _Act, conversation: Conversation, agent_id: int, reply: Reply
+    ) -> int:
+        """Queue an agent's message to the customer; the first one is the first response."""
+        messages = self.router.queue_reply(
+            act.session, conversation, reply, MessageAuthor.AGENT, act.now, agent_id=agent_id
+        )
+        await act.session.flush()
+        if conversation.first_response_at is None:
+            conversation.first_response_at = act.now
+        conversation.updated_at = act.now
+        act.events.append(_event(conversation, "message", act.now, agent_id, messages[0].id))
+        act.dispatch.add(conversation.id)
+        return messages[0].id
 
     async def note(self, conversation_id: int, agent_id: int, text: str) -> int:
         """A private note for the team: kept in the conversation, never sent."""
@@ -654,7 +645,7 @@ class Inbox:
 
     async def _answerer(self, act: _Act, agent_id: int) -> Agent:
         agent = await act.session.get(Agent, agent_id)
-        if agent is None or not agent.active or agent.role not in _ANSWERERS:
+        if agent is None or not agent.active or agent.role not in ANSWERING_ROLES:
             raise NotFound(f"no agent {agent_id} who answers customers")
         return agent
 
@@ -678,23 +669,6 @@ class Inbox:
         agent.last_assigned_at = act.now
         act.record(conversation, kind, before, by if by is not None else agent.id,
                    {"agent_id": agent.id})  # fmt: skip
-
-    def _send_soon(self, conversation_id: int) -> None:
-        """Send what an action queued without making the agent's request wait for it."""
-        task = asyncio.create_task(self.outbox.dispatch(conversation_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._sent)
-
-    def _sent(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # The message stays pending: the outbox's recovery sends it.
-            log.error("sending failed", exc_info=task.exception())
-
-    async def idle(self) -> None:
-        """Wait until what the actions so far queued has been handed to the outbox."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _publish(self, events: Sequence[InboxEvent]) -> None:
         for event in events:
@@ -727,7 +701,7 @@ class _Acting:
         inbox = self.inbox
         await inbox._publish(act.events)
         for conversation_id in act.dispatch:
-            inbox._send_soon(conversation_id)
+            inbox.router.send_soon(conversation_id)
         for conversation_id in act.assign:
             await inbox.auto_assign(conversation_id)
 
@@ -759,23 +733,7 @@ def _window_open(conversation: Conversation, now: datetime) -> bool:
 async def _least_loaded(
     session: AsyncSession, team: str | None, excluded: set[int]
 ) -> Agent | None:
-    load = (
-        select(Conversation.assigned_agent_id, func.count().label("open"))
-        .where(Conversation.status == ConversationStatus.AGENT)
-        .group_by(Conversation.assigned_agent_id)
-        .subquery()
-    )
-    rows = (
-        await session.execute(
-            select(Agent, func.coalesce(load.c.open, 0))
-            .outerjoin(load, load.c.assigned_agent_id == Agent.id)
-            .where(
-                Agent.active.is_(True),
-                Agent.available.is_(True),
-                Agent.role.in_(_ANSWERERS),
-            )
-        )
-    ).all()
+    rows = await answerers_with_load(session, available_only=True)
     free = [
         (open_, agent.last_assigned_at or _NEVER, agent.id, agent)
         for agent, open_ in rows

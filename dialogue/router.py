@@ -612,6 +612,11 @@ class Router:
         await asyncio.gather(*(self.process(c) for c in sorted(unanswered)))
         return len(unanswered) + await self.outbox.recover()
 
+    def send_soon(self, conversation_id: int) -> None:
+        """Send what was queued in a conversation outside answering (an agent's reply),
+        without making the caller wait; `idle` waits for it."""
+        self._spawn(self.outbox.dispatch(conversation_id))
+
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)

@@ -38,6 +38,7 @@ from crm.models import (
     order_number_key,
     utcnow,
 )
+from crm.services.staff import answerers_with_load
 
 WHATSAPP_WINDOW = timedelta(hours=24)
 DEFAULT_PAGE, MAX_PAGE = 50, 200
@@ -734,24 +735,9 @@ class AgentView:
 
 async def answering_agents(session: AsyncSession) -> list[AgentView]:
     """Active agents, supervisors and admins, by name, with their open conversations."""
-    load = (
-        select(Conversation.assigned_agent_id, func.count().label("open"))
-        .where(Conversation.status == ConversationStatus.AGENT)
-        .group_by(Conversation.assigned_agent_id)
-        .subquery()
-    )
-    rows = await session.execute(
-        select(Agent, func.coalesce(load.c.open, 0))
-        .outerjoin(load, load.c.assigned_agent_id == Agent.id)
-        .where(
-            Agent.active.is_(True),
-            Agent.role.in_((AgentRole.AGENT, AgentRole.SUPERVISOR, AgentRole.ADMIN)),
-        )
-        .order_by(Agent.name, Agent.id)
-    )
     return [
-        AgentView(a.id, a.name, a.role, list(a.teams or []), a.available, int(n), a.capacity)
-        for a, n in rows
+        AgentView(a.id, a.name, a.role, list(a.teams or []), a.available, n, a.capacity)
+        for a, n in await answerers_with_load(session)
     ]
 
 

@@ -9,13 +9,15 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import DomainError
-from crm.models import Agent, AgentRole, ApiToken, utcnow
+from crm.models import Agent, AgentRole, ApiToken, Conversation, ConversationStatus, utcnow
 
 _hasher = PasswordHasher()
+# The roles that answer customers (and so may own conversations).
+ANSWERING_ROLES = (AgentRole.AGENT, AgentRole.SUPERVISOR, AgentRole.ADMIN)
 USAGE_RESOLUTION = timedelta(minutes=1)
 TOKEN_PREFIX = "ohk_"  # noqa: S105 (a marker that makes leaked tokens findable, not a secret)
 
@@ -108,3 +110,25 @@ async def revoke_api_token(session: AsyncSession, token_id: int) -> bool:
         .values(revoked_at=utcnow())
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+async def answerers_with_load(
+    session: AsyncSession, *, available_only: bool = False
+) -> list[tuple[Agent, int]]:
+    """Active agents who answer customers, by name, each with the conversations they
+    own now; `available_only`: only those who said they take conversations."""
+    load = (
+        select(Conversation.assigned_agent_id, func.count().label("open"))
+        .where(Conversation.status == ConversationStatus.AGENT)
+        .group_by(Conversation.assigned_agent_id)
+        .subquery()
+    )
+    query = (
+        select(Agent, func.coalesce(load.c.open, 0))
+        .outerjoin(load, load.c.assigned_agent_id == Agent.id)
+        .where(Agent.active.is_(True), Agent.role.in_(ANSWERING_ROLES))
+        .order_by(Agent.name, Agent.id)
+    )
+    if available_only:
+        query = query.where(Agent.available.is_(True))
+    return [(agent, int(count)) for agent, count in await session.execute(query)]

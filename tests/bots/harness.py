@@ -57,7 +57,7 @@ class Chat:
         self.router = Router(db, self.responder, outbox)
         self.bus = InProcessBus()
         self.inbox = Inbox(
-            db, self.router, outbox, self.senders, self.bus, CustomerNotices(), support=support
+            db, self.router, self.senders, self.bus, CustomerNotices(), support=support
         )
         self.router.on_answered = self.inbox.answered
         self.router.on_delivery = self.inbox.delivered
@@ -71,7 +71,6 @@ class Chat:
 
     async def settled(self) -> Said:
         """What reached customers once everything under way (agents' replies) is sent."""
-        await self.inbox.idle()
         await self.router.idle()
         return self._new()
 
