@@ -42,6 +42,7 @@ from crm.services.staff import ANSWERING_ROLES, answerers_with_load
 from dialogue.handoff import HandoffRequest, IllegalTransition, check_transition, request_handoff
 from dialogue.messages import Reply, Template
 from dialogue.ports import Bus, ChannelSender
+from dialogue.router import Router
 
 __all__ = [
     "TOPIC",
@@ -219,23 +220,6 @@ class Notices(Protocol):
 # -- the actions ----------------------------------------------------------------------
 
 
-class _Senders(Protocol):
-    """The part of the router the inbox uses to say things to customers."""
-
-    def queue_reply(
-        self,
-        session: AsyncSession,
-        conversation: Conversation,
-        reply: Reply,
-        author: MessageAuthor,
-        now: datetime,
-        *,
-        agent_id: int | None = None,
-    ) -> list[Message]: ...
-
-    def send_soon(self, conversation_id: int) -> None: ...
-
-
 @dataclass
 class _Act:
     """One action's transaction: what it changed, to publish and send after the commit."""
@@ -302,7 +286,7 @@ class Inbox:
     def __init__(
         self,
         db: Database,
-        router: _Senders,
+        router: Router,
         senders: Mapping[Channel, ChannelSender],
         bus: Bus,
         notices: Notices,
