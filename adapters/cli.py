@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,17 +12,15 @@ from typing import TypeVar
 
 import click
 from aiohttp import web
-from redis.asyncio import Redis
 from sqlalchemy import select
 from tqdm import tqdm
 
 from adapters.channels import telegram, webchat
-from adapters.hub import open_hub
 from adapters.settings import Settings
 from adapters.simulator import PAGE_PATH as SIMULATOR_PAGE
 from adapters.simulator import add_simulator_routes, start_simulated_providers
 from adapters.web.app import create_app
-from adapters.workers import run_workers, workers_ctx
+from adapters.workers import run_worker, workers_ctx
 from bots.nlu.embedded import EmbeddedNlu
 from bots.nlu.evaluation import evaluate
 from bots.nlu.rasa import RasaEngine
@@ -83,6 +79,8 @@ def _announce(settings: Settings) -> None:
     click.echo(f"  database: {settings.database_url.split('://')[0]}")
     click.echo(f"  bus, locks, rate limits: {'Redis' if settings.redis_url else 'in-process'}")
     click.echo(f"  NLU: {'Rasa at ' + str(settings.rasa_url) if settings.rasa_url else 'embedded'}")
+    answering = "`omnihub worker` processes" if settings.answering == "worker" else "`serve`"
+    click.echo(f"  answering: {answering}")
 
 
 async def _check_schema(settings: Settings) -> None:
@@ -117,22 +115,7 @@ def worker() -> None:
     _run(lambda: _check_schema(settings))
 
     async def main(db: Database) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        async with contextlib.AsyncExitStack() as stack:
-            redis = None
-            if settings.redis_url:
-                redis = Redis.from_url(settings.redis_url)
-                stack.push_async_callback(redis.aclose)
-            bot = None
-            if telegram.is_on(settings):
-                bot = await stack.enter_async_context(telegram.build_bot(settings))
-            hub = await stack.enter_async_context(open_hub(settings, db, redis, telegram_bot=bot))
-            click.echo("omnihub worker running; Ctrl+C to stop")
-            _announce(settings)
-            await run_workers(db, hub.router, stop)
+        await run_worker(settings, db, on_start=lambda: _announce(settings))
 
     _run(lambda: _with_db(settings, main))
 

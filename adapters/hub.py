@@ -18,7 +18,7 @@ from telegram import Bot
 
 from adapters.channels import telegram, twilio, webchat
 from adapters.chatbot import open_chatbot
-from adapters.redis_backends import RedisBus, RedisRateLimiter
+from adapters.redis_backends import RedisAnswerQueue, RedisBus, RedisRateLimiter
 from adapters.settings import Settings
 from adapters.web.keys import BUS, DATABASE, INBOUND, REDIS, SETTINGS
 from bots.notices import CustomerNotices
@@ -27,7 +27,7 @@ from crm.models import Channel
 from dialogue.inbox import Inbox
 from dialogue.local_bus import InProcessBus
 from dialogue.outbox import Outbox, SendRate
-from dialogue.ports import Bus, ChannelSender, Responder
+from dialogue.ports import AnswerQueue, Bus, ChannelSender, Responder
 from dialogue.ratelimit import InProcessRateLimiter, RateLimiter, sender_rate
 from dialogue.router import Router
 
@@ -43,6 +43,8 @@ class Hub:
     bus: Bus
     senders: dict[Channel, ChannelSender]
     inbox: Inbox
+    # Set with OMNIHUB_ANSWERING=worker: `serve` puts hints on it, `worker` takes them.
+    answer_queue: AnswerQueue | None = None
 
 
 def _rates(settings: Settings, senders: dict[Channel, ChannelSender]) -> dict[Channel, SendRate]:
@@ -85,7 +87,10 @@ async def open_hub(
     async with contextlib.AsyncExitStack() as stack:
         if responder is None:  # the product's chatbot; tests plug in their own
             responder = await stack.enter_async_context(open_chatbot(settings, db))
-        router = Router(db, responder, outbox)
+        answer_queue = None
+        if settings.answering == "worker" and redis is not None:
+            answer_queue = RedisAnswerQueue(redis)
+        router = Router(db, responder, outbox, answer_queue=answer_queue)
         inbox = Inbox(
             db,
             router,
@@ -98,7 +103,7 @@ async def open_hub(
         router.on_delivery = inbox.delivered
         router.on_gave_up = inbox.bot_gave_up
         try:
-            yield Hub(router, outbox, bus, senders, inbox)
+            yield Hub(router, outbox, bus, senders, inbox, answer_queue)
         finally:
             try:
                 await asyncio.wait_for(router.idle(), SHUTDOWN_GRACE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -17,6 +18,8 @@ from dialogue.ports import Bus
 from dialogue.ratelimit import RateLimiter, Sleep, check_bucket
 
 log = logging.getLogger(__name__)
+
+ANSWER_QUEUE = "omnihub:answer"  # the Redis list RedisAnswerQueue keeps its hints in
 
 # The bucket arithmetic of dialogue.ratelimit.TokenBucket, in Lua so that one script
 # call reads and books atomically. The clock is Redis's own (TIME), so processes on
@@ -302,3 +305,31 @@ if TYPE_CHECKING:  # checked by mypy, never run: the classes fit the ports
     _limiter: type[RateLimiter] = RedisRateLimiter
     _bus: type[Bus] = RedisBus
     _subscription: type[Subscription] = RedisSubscription
+
+
+class RedisAnswerQueue:
+    """The AnswerQueue as a Redis list: each stored batch's conversations are one entry
+    (ids joined by commas); a taker blocks on BLPOP, then pops what else is waiting.
+
+    An entry popped by a process that dies before answering is lost as a hint only:
+    the messages stay unprocessed in the database for the next recovery sweep.
+    """
+
+    def __init__(self, redis: Redis, key: str = "omnihub:answer", *, wait: float = 1.0) -> None:
+        self._redis = redis
+        self._key = key
+        self._wait = wait  # seconds one BLPOP blocks before `take` returns nothing
+
+    async def put(self, conversation_ids: Sequence[int]) -> None:
+        if conversation_ids:
+            await self._redis.rpush(self._key, ",".join(map(str, conversation_ids)))
+
+    async def take(self, most: int) -> list[int]:
+        first = await self._redis.blpop([self._key], timeout=self._wait)
+        if first is None:
+            return []
+        entries = [first[1]]
+        if most > 1:
+            more = await self._redis.lpop(self._key, most - 1)
+            entries += more if isinstance(more, list) else []
+        return [int(i) for entry in entries for i in _text(entry).split(",")]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 from zoneinfo import ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
@@ -22,6 +22,10 @@ class Settings(BaseSettings):
 
     database_url: str = Field(DEFAULT_URL, alias="OMNIHUB_DATABASE_URL")
     redis_url: str | None = Field(None, alias="OMNIHUB_REDIS_URL")
+    # Who answers the messages `serve` stores: "serve" itself (the default), or
+    # "worker": `omnihub worker` processes, told through Redis, so that `serve` only
+    # stores and acknowledges (see docs/decisions.md, the router).
+    answering: Literal["serve", "worker"] = Field("serve", alias="OMNIHUB_ANSWERING")
     rasa_url: AnyHttpUrl | None = Field(None, alias="OMNIHUB_RASA_URL")
     host: str = Field("127.0.0.1", alias="OMNIHUB_HOST")
     port: int = Field(8080, ge=1, le=65535, alias="OMNIHUB_PORT")
@@ -56,6 +60,15 @@ class Settings(BaseSettings):
             self.support_hours  # noqa: B018 (parsed now, so a bad value stops the start)
         except (ValueError, ZoneInfoNotFoundError) as exc:
             raise ValueError(f"OMNIHUB_SUPPORT_HOURS / OMNIHUB_SUPPORT_TIMEZONE: {exc}") from exc
+        return self
+
+    @model_validator(mode="after")
+    def _workers_need_redis(self) -> Self:
+        if self.answering == "worker" and self.redis_url is None:
+            raise ValueError(
+                "OMNIHUB_ANSWERING=worker needs OMNIHUB_REDIS_URL: the workers are told "
+                "through Redis what to answer"
+            )
         return self
 
     @property

@@ -221,8 +221,10 @@ async def running_hub(
     responder: str,
     log_path: Path,
     command: str = "serve",
+    nice: int = 0,
 ) -> AsyncIterator[RunningHub]:
-    """`omnihub serve` (or `worker`) on a free port with `settings`, stopped on exit."""
+    """`omnihub serve` (or `worker`) on a free port with `settings`, stopped on exit;
+    run under `nice -n NICE` when `nice` is set."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -238,6 +240,7 @@ async def running_hub(
     }
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
+            *(["nice", "-n", str(nice)] if nice else []),
             *hub_command(command, lift_rate, responder),
             env=env,
             stdout=log,
@@ -456,7 +459,7 @@ def _machine_busy() -> tuple[float, float]:
 class CpuMeter:
     """CPU used by the hub, this process, PostgreSQL and Redis between start and stop."""
 
-    hub_pids: frozenset[int]
+    hub_pids: dict[int, str]  # pid -> name (hub1, worker1...)
     _before: dict[int, tuple[str, float]] = field(default_factory=dict)
     _machine: tuple[float, float] = (0.0, 0.0)
     _began: float = 0.0
@@ -477,6 +480,8 @@ class CpuMeter:
             delta = seconds - (previous[1] if previous and previous[0] == name else 0.0)
             group = self._group(pid, name)
             used[group] = used.get(group, 0.0) + delta
+            if group == "hub" and len(self.hub_pids) > 1:
+                used[self.hub_pids[pid]] = delta
             if group == "other" and delta > 0:
                 others[name] += round(delta * 1000)
         self.others = [name for name, _ in others.most_common(3)]
@@ -501,7 +506,8 @@ class CpuMeter:
         return "other"
 
     def describe(self) -> str:
-        order = ["hub", "bench", "postgres", "redis", "kernel", "other", "machine"]
+        order = ["hub", *self.hub_pids.values()] if len(self.hub_pids) > 1 else ["hub"]
+        order += ["bench", "postgres", "redis", "kernel", "other", "machine"]
         parts = [
             f"{g} {self.shares[g] * 100:.0f}%" for g in order if self.shares.get(g, 0) >= 0.005
         ]
@@ -614,7 +620,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> Result:
             await migrate.upgrade(db)
         finally:
             await db.dispose()
-        settings = {"OMNIHUB_DATABASE_URL": url}
+        settings = {"OMNIHUB_DATABASE_URL": url, "OMNIHUB_ANSWERING": args.answering}
         if redis_url is not None:
             redis = Redis.from_url(redis_url)
             stack.push_async_callback(redis.aclose)
@@ -641,6 +647,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> Result:
                     args.responder,
                     logs / f"worker{n + 1}.log",
                     "worker",
+                    args.worker_nice,
                 )
             )
             for n in range(args.workers)
@@ -666,7 +673,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> Result:
                         f"errors {dict(warm_phase.errors)}",
                         file=sys.stderr,
                     )
-            cpu = CpuMeter(frozenset(hub.pid for hub in hubs))
+            cpu = CpuMeter({hub.pid: hub.name for hub in hubs})
             spied = {hub.name: hub.pid for hub in hubs}
             with py_spy(spied, f"{args.py_spy}-{backend}" if args.py_spy else None):
                 cpu.start()
@@ -815,6 +822,18 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=0, help="`omnihub worker` processes started beside them"
     )
+    parser.add_argument(
+        "--answering",
+        choices=["serve", "worker"],
+        default="serve",
+        help="OMNIHUB_ANSWERING: who answers (worker: needs --workers and the postgres backend)",
+    )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="run the workers under `nice -n N` (acknowledging comes first)",
+    )
     parser.add_argument("--warmup", type=int, default=300, help="webhooks sent first, not counted")
     parser.add_argument("--per-customer", type=int, default=1, help="messages per customer")
     parser.add_argument("--sender", default=DEFAULT_SENDER, help="TWILIO_SMS_FROM")
@@ -843,6 +862,8 @@ def main() -> None:
     if args.rate is not None and not args.rate > 0:
         parser.error("--rate must be a positive number of webhooks per second")
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    if args.answering == "worker" and (not args.workers or backends != ["postgres"]):
+        parser.error("--answering worker needs --workers 1 or more and --backend postgres")
     describe_setup(args)
     try:
         for backend in backends:

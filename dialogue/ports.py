@@ -137,3 +137,19 @@ class Bus(Protocol):
     async def publish(self, topic: str, data: bytes) -> None: ...
 
     def subscribe(self, topic: str) -> AsyncIterator[bytes]: ...
+
+
+class AnswerQueue(Protocol):
+    """Conversations with stored messages to answer, from the process that stored them
+    to one that answers (`OMNIHUB_ANSWERING=worker`).
+
+    A hint, not the record: the messages are in the database, unprocessed, and a
+    recovery sweep answers whatever a lost hint leaves behind. Each hint reaches one
+    taker.
+    """
+
+    async def put(self, conversation_ids: Sequence[int]) -> None: ...
+
+    async def take(self, most: int) -> list[int]:
+        """Wait for hints; return the conversation ids of up to `most` of them."""
+        ...

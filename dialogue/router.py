@@ -22,6 +22,7 @@ once; the responder gets the ORM session of the answering transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ from dialogue.identity import resolve_sender
 from dialogue.intake import Stored, store_inbound
 from dialogue.messages import DeliveryUpdate, Inbound, Reply
 from dialogue.outbox import UNSENT, Claimed, Outbox, record_opt_out
-from dialogue.ports import Responder, Turn
+from dialogue.ports import AnswerQueue, Responder, Turn
 from dialogue.rendering import match_choice
 from dialogue.store import (
     buttons_payload,
@@ -81,6 +82,12 @@ MESSAGES_PER_TRANSACTION = 512
 # run one after the other, so several transactions keep the database busy, and a
 # slow responder holds up only its own batch. SQLite has a single writer anyway.
 ANSWERING_TASKS = {"sqlite": 1, "postgresql": 4}
+# With answering handed to workers: a worker takes hints from the queue while fewer
+# than this many conversations wait in it to be answered, so that several workers
+# share the load instead of one hoarding it.
+DUE_PER_WORKER = 4 * ANSWER_BATCH
+HINTS_PER_TAKE = 64
+QUEUE_RETRY = 1.0  # seconds before taking again after the queue failed
 
 # A status callback never moves a message backwards (callbacks arrive out of order).
 _PROGRESS = {
@@ -214,6 +221,7 @@ class Router:
         clock: Callable[[], datetime] = utcnow,
         respond_timeout: float = RESPOND_TIMEOUT,
         messages_per_transaction: int = MESSAGES_PER_TRANSACTION,
+        answer_queue: AnswerQueue | None = None,
     ):
         self.db = db
         self.respond_timeout = respond_timeout
@@ -228,6 +236,11 @@ class Router:
         self._answering: set[asyncio.Task[None]] = set()
         self._answering_tasks = ANSWERING_TASKS.get(db.dialect, 1)
         self._tasks: set[asyncio.Task[None]] = set()  # sending, after answering
+        # Set: what this process stores is answered by `omnihub worker` processes,
+        # told through the queue; this one only stores and acknowledges.
+        self._answer_queue = answer_queue
+        self._room = asyncio.Event()  # fewer than DUE_PER_WORKER conversations due
+        self._room.set()
         # Told after each commit (the inbox: live events, assignment of new handoffs).
         self.on_answered: Callable[[list[int]], Coroutine[Any, Any, None]] | None = None
         self.on_delivery: Callable[[int, int], Awaitable[None]] | None = None
@@ -263,7 +276,13 @@ class Router:
                     stored if stored is not None else await self._store_alone(inbound)
                     for inbound, stored in zip(inbounds, together, strict=True)
                 ]
-        self._schedule(r.conversation_id for r in results if isinstance(r, Stored) and r.new)
+        new = [r.conversation_id for r in results if isinstance(r, Stored) and r.new]
+        if self._answer_queue is None:
+            self._schedule(new)
+        elif new:
+            # Not awaited: the acknowledgement does not wait for Redis. A hint lost
+            # here is made up for by the next recovery sweep.
+            self._spawn(self._answer_queue.put(sorted(set(new))))
         return results
 
     async def _store_together(self, inbounds: Sequence[Inbound]) -> list[Stored | None]:
@@ -366,7 +385,31 @@ class Router:
             self._due.setdefault(conversation_id, [])
         self._start_answering()
 
+    async def answer_from(self, queue: AnswerQueue, stop: asyncio.Event) -> None:
+        """Answer the conversations other processes stored messages in, as their hints
+        arrive, until `stop` (`omnihub worker` with OMNIHUB_ANSWERING=worker)."""
+        while not stop.is_set():
+            await self._room.wait()
+            try:
+                conversation_ids = await queue.take(HINTS_PER_TAKE)
+            except Exception:
+                # Redis is away: the recovery sweeps answer meanwhile.
+                log.exception("could not take conversations to answer; trying again")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), QUEUE_RETRY)
+                continue
+            self._schedule(conversation_ids)
+
     def _start_answering(self) -> None:
+        try:
+            self._start_batches()
+        finally:
+            if len(self._due) < DUE_PER_WORKER:
+                self._room.set()
+            else:
+                self._room.clear()
+
+    def _start_batches(self) -> None:
         while self._due and len(self._answering) < self._answering_tasks:
             # A conversation in a transaction now waits for the next one: in this
             # process, one transaction at a time answers a conversation.
@@ -625,8 +668,9 @@ class Router:
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            # The replies stay pending in the database; recover() sends them.
-            log.error("sending failed", exc_info=task.exception())
+            # What it was for stays in the database (replies pending, messages
+            # unprocessed): recover() takes it up.
+            log.error("background work failed", exc_info=task.exception())
 
     async def idle(self) -> None:
         """Wait until every message accepted so far has been answered and its replies

@@ -56,3 +56,15 @@ def test_bad_values_are_refused_with_the_variable_named(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name):
         Settings()
+
+
+def test_answering_in_workers_needs_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMNIHUB_REDIS_URL", raising=False)
+    monkeypatch.setenv("OMNIHUB_ANSWERING", "worker")
+    with pytest.raises(ValidationError, match="OMNIHUB_ANSWERING=worker needs OMNIHUB_REDIS_URL"):
+        Settings()
+    monkeypatch.setenv("OMNIHUB_REDIS_URL", "redis://cache:6379/0")
+    assert Settings().answering == "worker"
+    monkeypatch.setenv("OMNIHUB_ANSWERING", "elsewhere")
+    with pytest.raises(ValidationError, match="OMNIHUB_ANSWERING"):
+        Settings()

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from redis.asyncio import Redis
 
+from adapters.redis_backends import ANSWER_QUEUE
 from crm.db import Database
 from tests.fakes.twilio_api import FakeTwilioApi, inbound_form, signed_webhook
 from tests.polling import eventually
@@ -78,7 +80,7 @@ def hub(kind: str, env: dict[str, str]) -> Iterator[HubProcess]:
     command = (
         [str(OMNIHUB), "serve"]
         if kind == "serve"
-        else [sys.executable, "-m", "tests.e2e.hub_process", kind]
+        else [sys.executable, "-m", "tests.e2e.hub_process", *kind.split()]
     )
     process = HubProcess(command, env)
     try:
@@ -161,3 +163,33 @@ async def test_two_hub_processes_answer_one_conversation_in_arrival_order(
         await eventually(lambda: len(twilio_api.messages) >= 20, within=30)
 
     assert [m.body for m in twilio_api.messages] == [f"echo: m{i}" for i in range(20)]
+
+
+async def test_with_answering_in_workers_serve_stores_and_a_worker_answers_in_order(
+    twilio_api: FakeTwilioApi, db: Database, database_url: str, backend: str, redis_url: str
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("OMNIHUB_ANSWERING=worker needs Redis, and PostgreSQL for several processes")
+    env = _environment(twilio_api, database_url, redis_url) | {"OMNIHUB_ANSWERING": "worker"}
+    queue = Redis.from_url(redis_url)
+    try:
+        await queue.delete(ANSWER_QUEUE)
+        with hub("echo", env) as front:
+            await front.ready()
+            twilio_api.forward(PUBLIC, front.url)
+            async with aiohttp.ClientSession() as session:
+                for i in range(10):
+                    phone = f"+3461234567{i % 2}"
+                    await _send_sms(session, front.url, phone, f"m{i}", f"SM{i:032d}")
+            # Stored and acknowledged; what to answer waits in Redis for a worker.
+            await eventually(lambda: queue.llen(ANSWER_QUEUE), within=10)
+            assert twilio_api.messages == []
+            with hub("echo worker", env):
+                await eventually(lambda: len(twilio_api.messages) >= 10, within=30)
+            assert await queue.llen(ANSWER_QUEUE) == 0
+    finally:
+        await queue.aclose()
+
+    for phone, first in (("+34612345670", 0), ("+34612345671", 1)):
+        said = [m.body for m in twilio_api.messages if m.to == phone]
+        assert said == [f"echo: m{i}" for i in range(first, 10, 2)]
