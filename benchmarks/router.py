@@ -7,7 +7,8 @@ Usage: python benchmarks/router.py [--messages N] [--concurrency C] [--rate R]
 
 For each backend: a scratch database (a temporary SQLite file, or a new database on the
 PostgreSQL server, dropped afterwards) is migrated, a fake Twilio API
-(tests/fakes/twilio_api.py) starts in this process on 127.0.0.1, and `omnihub serve` starts
+(tests/fakes/twilio_api.py) starts in a process of its own (benchmarks/provider.py) on
+127.0.0.1, and `omnihub serve` starts
 as a subprocess on a free port (H of them with --hubs, K `omnihub worker` beside them with
 --workers), pointed at the fake with OMNIHUB_TWILIO_API_URL and the TWILIO_* settings (and,
 for postgres, at Redis: its database, 14 by default, is flushed before and after). Then W
@@ -70,7 +71,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: 
 from benchmarks.seed_bulk import DEFAULT_SERVER, scratch_database
 from crm import migrate
 from crm.db import Database
-from tests.fakes.twilio_api import FakeTwilioApi, inbound_form, signed_webhook
+from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, inbound_form, signed_webhook
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
@@ -111,7 +112,7 @@ main()
 READY_WITHIN = 60.0  # seconds for the hub to answer /readyz
 STOP_WITHIN = 30.0  # seconds for the hub to stop after SIGTERM before it is killed
 WORKER_READY = "omnihub worker running"  # what `omnihub worker` prints once started
-POLL = 0.005  # seconds between looks at the fake API's messages
+POLL = 0.005  # seconds between looks at the replies the fake API reported
 LATE = 0.010  # seconds behind schedule after which a paced POST counts as late
 
 
@@ -304,28 +305,62 @@ def _tail(path: Path, lines: int = 30) -> str:
 # -- firing and collecting ----------------------------------------------------------------
 
 
-class Replies:
-    """Follows the fake API's accepted messages: the wall-clock arrival of each reply."""
+class Provider:
+    """The fake Twilio API in its own process (benchmarks/provider.py), and the
+    wall-clock arrival of each customer's first reply there."""
 
-    def __init__(self, api: FakeTwilioApi) -> None:
-        self._api = api
-        self._seen = 0
+    def __init__(self, process: asyncio.subprocess.Process, base_url: str) -> None:
+        self._process = process
+        self.base_url = base_url
         self.arrived: dict[str, float] = {}  # customer phone -> first reply's arrival
         self.extra = 0  # replies beyond the first one to a phone (should stay 0)
+        self._reader = asyncio.create_task(self._read())
 
-    def collect(self) -> None:
-        messages = self._api.messages
-        for message in messages[self._seen :]:
-            if message.to in self.arrived:
+    def environment(self) -> dict[str, str]:
+        return {
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "OMNIHUB_TWILIO_API_URL": self.base_url,
+        }
+
+    async def _read(self) -> None:
+        assert self._process.stdout is not None
+        async for line in self._process.stdout:
+            to, _, at = line.decode().rstrip("\n").partition("\t")
+            if to in self.arrived:
                 self.extra += 1
             else:
-                self.arrived[message.to] = message.date_created.timestamp()
-        self._seen = len(messages)
+                self.arrived[to] = float(at)
+
+    async def stop(self) -> None:
+        if self._process.returncode is None:
+            self._process.send_signal(signal.SIGTERM)
+            await self._process.wait()
+        await self._reader
+
+
+@contextlib.asynccontextmanager
+async def provider(number: str) -> AsyncIterator[Provider]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(REPOSITORY / "benchmarks" / "provider.py"),
+        number,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    first = await asyncio.wait_for(process.stdout.readline(), READY_WITHIN)
+    if not first:
+        raise SystemExit("the fake Twilio API process did not start")
+    running = Provider(process, first.decode().strip())
+    try:
+        yield running
+    finally:
+        await running.stop()
 
 
 async def fire(
     session: aiohttp.ClientSession,
-    replies: Replies,
+    replies: Provider,
     planned: list[Planned],
     load: Load,
     deadline: float,
@@ -370,11 +405,9 @@ async def fire(
     else:
         await _paced(planned, load.rate, load.concurrency, deadline, post, phase)
     while time.monotonic() < deadline:
-        replies.collect()
         if customers <= replies.arrived.keys():
             break
         await asyncio.sleep(POLL)
-    replies.collect()
     for phone in customers:
         if phone in replies.arrived and phone in sent_at:
             arrival = replies.arrived[phone]
@@ -627,7 +660,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> Result:
             await redis.flushdb()
             stack.push_async_callback(redis.flushdb)  # runs after the hub has stopped
             settings["OMNIHUB_REDIS_URL"] = redis_url
-        api = await stack.enter_async_context(FakeTwilioApi(numbers=[args.sender]))
+        api = await stack.enter_async_context(provider(args.sender))
         settings |= api.environment() | {"TWILIO_SMS_FROM": args.sender}
         logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="omnihub-router-")))
         hubs = [
@@ -652,7 +685,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> Result:
             )
             for n in range(args.workers)
         ]
-        replies = Replies(api)
+        replies = api
         load = Load(args.concurrency, args.rate)
         warm_plan = plan(warm, 1, args.warmup, bases, args.sender)
         measured_plan = plan(measured, args.per_customer, args.messages, bases, args.sender)

@@ -33,7 +33,7 @@ import binascii
 import hmac
 import secrets
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -238,6 +238,9 @@ class FakeTwilioApi:
         self.auth_token = auth_token
         self.numbers = None if numbers is None else frozenset(_bare(n) for n in numbers)
         self.messages: list[FakeMessage] = []
+        # Told of each message accepted, as it is (the router benchmark's provider
+        # process reports them to the benchmark).
+        self.on_message: Callable[[FakeMessage], None] | None = None
         self.requests = 0  # every send request, accepted or not
         self._failures: deque[Failure] = deque()
         self._stalls = 0
@@ -391,6 +394,8 @@ class FakeTwilioApi:
         except TwilioApiError as exc:
             return _error(exc)
         self.messages.append(message)
+        if self.on_message is not None:
+            self.on_message(message)
         return web.json_response(message.resource(), status=201)
 
     def _authenticate(self, request: web.Request) -> None:
