@@ -90,7 +90,9 @@ async def open_hub(
         answer_queue = None
         if settings.answering == "worker" and redis is not None:
             answer_queue = RedisAnswerQueue(redis)
-        router = Router(db, responder, outbox, answer_queue=answer_queue)
+        router = Router(
+            db, responder, outbox, answer_queue=answer_queue, receipts=answer_queue is not None
+        )
         inbox = Inbox(
             db,
             router,
@@ -110,6 +112,7 @@ async def open_hub(
             except TimeoutError:
                 # Nothing is lost: what was not answered is answered by recover() at start.
                 log.warning("stopped with messages still being answered")
+            await router.close()
             await outbox.close()
             for sender in twilio_senders:
                 if isinstance(sender, twilio.TwilioSender):

@@ -308,14 +308,15 @@ if TYPE_CHECKING:  # checked by mypy, never run: the classes fit the ports
 
 
 class RedisAnswerQueue:
-    """The AnswerQueue as a Redis list: each stored batch's conversations are one entry
-    (ids joined by commas); a taker blocks on BLPOP, then pops what else is waiting.
+    """The AnswerQueue as a Redis list: "receipts", or a stored batch's conversations
+    (ids joined by commas), one entry per hint; a taker blocks on BLPOP, then pops
+    what else is waiting.
 
-    An entry popped by a process that dies before answering is lost as a hint only:
-    the messages stay unprocessed in the database for the next recovery sweep.
+    An entry popped by a process that dies before acting on it is lost as a hint
+    only: the receipts and messages wait in the database for the next recovery sweep.
     """
 
-    def __init__(self, redis: Redis, key: str = "omnihub:answer", *, wait: float = 1.0) -> None:
+    def __init__(self, redis: Redis, key: str = ANSWER_QUEUE, *, wait: float = 1.0) -> None:
         self._redis = redis
         self._key = key
         self._wait = wait  # seconds one BLPOP blocks before `take` returns nothing
@@ -324,12 +325,20 @@ class RedisAnswerQueue:
         if conversation_ids:
             await self._redis.rpush(self._key, ",".join(map(str, conversation_ids)))
 
-    async def take(self, most: int) -> list[int]:
+    async def put_receipts(self) -> None:
+        await self._redis.rpush(self._key, _RECEIPTS_HINT)
+
+    async def take(self, most: int) -> tuple[list[int], bool]:
         first = await self._redis.blpop([self._key], timeout=self._wait)
         if first is None:
-            return []
-        entries = [first[1]]
+            return [], False
+        entries = [_text(first[1])]
         if most > 1:
             more = await self._redis.lpop(self._key, most - 1)
-            entries += more if isinstance(more, list) else []
-        return [int(i) for entry in entries for i in _text(entry).split(",")]
+            entries += [_text(e) for e in more] if isinstance(more, list) else []
+        receipts = _RECEIPTS_HINT in entries
+        ids = [int(i) for e in entries if e != _RECEIPTS_HINT for i in e.split(",")]
+        return ids, receipts
+
+
+_RECEIPTS_HINT = "receipts"

@@ -67,12 +67,15 @@ async def run_workers(
         if found := await router.recover(older_than=older):
             log.info("recovered %d conversations with unanswered or unsent messages", found)
 
-    jobs = [
+    jobs = []
+    if answer_queue is not None:
+        # First: from its first step on, what this process stores it answers itself,
+        # recovery included.
+        jobs.append(router.answer_from(answer_queue, stop))
+    jobs += [
         _every(EXPIRY_INTERVAL, stop, lambda: expire_due_reservations(db)),
         _every(RECOVERY_INTERVAL, stop, recover),
     ]
-    if answer_queue is not None:
-        jobs.append(router.answer_from(answer_queue, stop))
     await asyncio.gather(*jobs)
 
 

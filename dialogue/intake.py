@@ -12,14 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crm.db import Database
 from crm.models import (
     Channel,
     Conversation,
     ConversationStatus,
     DeliveryStatus,
+    InboundReceipt,
     Message,
     MessageAuthor,
     MessageDirection,
@@ -30,6 +34,96 @@ from dialogue.store import inbound_payload
 
 _messages = cast(Table, Message.__table__)
 _conversations = cast(Table, Conversation.__table__)
+_receipts = cast(Table, InboundReceipt.__table__)
+
+# -- receipts: what the acknowledgement waits for (PostgreSQL) ----------------------------
+
+# A provider's retry of a receipt still waiting is not written twice.
+_WRITE_RECEIPTS = postgresql_insert(_receipts).on_conflict_do_nothing(
+    index_elements=[_receipts.c.channel, _receipts.c.provider_message_id]
+)
+# Receipts are stored as messages by one process at a time, oldest first (this lock,
+# for the storing transaction): a customer's message acknowledged by one process is
+# stored before the next one, acknowledged later by another.
+RECEIPT_ORDER_LOCK = select(func.pg_advisory_xact_lock(0x6F6D6E69))  # "omni"
+PENDING_RECEIPTS = (
+    select(
+        _receipts.c.id,
+        _receipts.c.channel,
+        _receipts.c.provider_message_id,
+        _receipts.c.address,
+        _receipts.c.body,
+        _receipts.c.payload,
+        _receipts.c.attempts,
+    )
+    .where(
+        or_(
+            _receipts.c.next_attempt_at.is_(None),
+            _receipts.c.next_attempt_at <= bindparam("now"),
+        )
+    )
+    .order_by(_receipts.c.id)
+    .limit(bindparam("limit"))
+)
+DELETE_RECEIPTS = delete(_receipts).where(_receipts.c.id.in_(bindparam("ids", expanding=True)))
+RECEIPT_FAILED = (
+    update(_receipts)
+    .where(_receipts.c.id == bindparam("b_id"))
+    .values(attempts=_receipts.c.attempts + 1, next_attempt_at=bindparam("b_next"))
+    .returning(_receipts.c.attempts)
+)
+
+
+class ReceiptWriter:
+    """Writes receipts in one round trip per batch: on connections of its own, kept
+    open (no checkout, no ping), in autocommit, with one executemany (which asyncpg
+    sends as one atomic implicit transaction)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._idle: list[AsyncConnection] = []
+
+    async def write(self, inbounds: Sequence[Inbound], now: datetime) -> None:
+        rows = [_receipt_row(inbound, now) for inbound in inbounds]
+        for attempt in range(2):
+            conn = self._idle.pop() if self._idle else await self._connect()
+            try:
+                await conn.execute(_WRITE_RECEIPTS, rows)
+            except DBAPIError as exc:
+                await conn.close()
+                # A connection the server dropped (a restart) is opened again once.
+                if attempt or not exc.connection_invalidated:
+                    raise
+            except BaseException:
+                await conn.close()
+                raise
+            else:
+                self._idle.append(conn)
+                return
+
+    async def _connect(self) -> AsyncConnection:
+        conn = await self._db.engine.connect()
+        return await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
+
+
+def _receipt_row(inbound: Inbound, now: datetime) -> dict[str, object]:
+    return {
+        "channel": inbound.channel,
+        "provider_message_id": inbound.provider_id,
+        "address": inbound.address,
+        "body": inbound.text,
+        "payload": inbound_payload(inbound),
+        "attempts": 0,
+        "received_at": now,
+    }
+
+
+# -- storing -----------------------------------------------------------------------------
 
 _FIND_STORED = select(
     _messages.c.id,

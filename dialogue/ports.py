@@ -82,6 +82,15 @@ class InboundSink(Protocol):
         """
         ...
 
+    async def receive(self, inbound: Inbound) -> None:
+        """Record the message durably (once per provider id), to be stored and answered.
+
+        What provider webhooks call: returns once the message is committed, possibly
+        before it is stored as a message (`accept`'s id is not known yet), so that
+        acknowledging waits for as little as possible.
+        """
+        ...
+
     async def delivery(self, update: DeliveryUpdate) -> None:
         """Record a provider's status callback on the message it refers to."""
         ...
@@ -140,16 +149,23 @@ class Bus(Protocol):
 
 
 class AnswerQueue(Protocol):
-    """Conversations with stored messages to answer, from the process that stored them
-    to one that answers (`OMNIHUB_ANSWERING=worker`).
+    """What `serve` leaves to `omnihub worker` processes (`OMNIHUB_ANSWERING=worker`):
+    receipts to store as messages, and conversations with messages to answer.
 
-    A hint, not the record: the messages are in the database, unprocessed, and a
-    recovery sweep answers whatever a lost hint leaves behind. Each hint reaches one
+    Hints, not the record: the receipts and messages are in the database, and a
+    recovery sweep takes up whatever a lost hint leaves behind. Each hint reaches one
     taker.
     """
 
-    async def put(self, conversation_ids: Sequence[int]) -> None: ...
+    async def put(self, conversation_ids: Sequence[int]) -> None:
+        """These conversations have messages to answer."""
+        ...
 
-    async def take(self, most: int) -> list[int]:
-        """Wait for hints; return the conversation ids of up to `most` of them."""
+    async def put_receipts(self) -> None:
+        """Receipts wait to be stored as messages."""
+        ...
+
+    async def take(self, most: int) -> tuple[list[int], bool]:
+        """Wait for up to `most` hints: the conversations named, and whether any
+        said that receipts wait. ([], False) after a while without any."""
         ...

@@ -48,7 +48,15 @@ from crm.models import (
 )
 from dialogue.batching import Batcher
 from dialogue.identity import resolve_sender
-from dialogue.intake import Stored, store_inbound
+from dialogue.intake import (
+    DELETE_RECEIPTS,
+    PENDING_RECEIPTS,
+    RECEIPT_FAILED,
+    RECEIPT_ORDER_LOCK,
+    ReceiptWriter,
+    Stored,
+    store_inbound,
+)
 from dialogue.messages import DeliveryUpdate, Inbound, Reply
 from dialogue.outbox import UNSENT, Claimed, Outbox, record_opt_out
 from dialogue.ports import AnswerQueue, Responder, Turn
@@ -74,6 +82,11 @@ MAX_ANSWER_ATTEMPTS = 3
 BOT_FAILED = "bot_failed"
 # Webhooks stored per transaction at most.
 STORE_BATCH = 128
+# Receipts written per statement, and stored as messages per transaction, at most.
+RECEIPT_BATCH = 256
+# A receipt that could not be stored is tried again after this, doubled each time.
+RECEIPT_RETRY = timedelta(seconds=15)
+RECEIPT_RETRY_MOST = timedelta(hours=1)
 # Conversations, and messages, answered per transaction at most; a conversation with
 # more messages comes back for another transaction.
 ANSWER_BATCH = 32
@@ -82,10 +95,7 @@ MESSAGES_PER_TRANSACTION = 512
 # run one after the other, so several transactions keep the database busy, and a
 # slow responder holds up only its own batch. SQLite has a single writer anyway.
 ANSWERING_TASKS = {"sqlite": 1, "postgresql": 4}
-# With answering handed to workers: a worker takes hints from the queue while fewer
-# than this many conversations wait in it to be answered, so that several workers
-# share the load instead of one hoarding it.
-DUE_PER_WORKER = 4 * ANSWER_BATCH
+# With answering handed to workers: hints a worker takes from the queue at once.
 HINTS_PER_TAKE = 64
 QUEUE_RETRY = 1.0  # seconds before taking again after the queue failed
 
@@ -222,6 +232,7 @@ class Router:
         respond_timeout: float = RESPOND_TIMEOUT,
         messages_per_transaction: int = MESSAGES_PER_TRANSACTION,
         answer_queue: AnswerQueue | None = None,
+        receipts: bool = False,
     ):
         self.db = db
         self.respond_timeout = respond_timeout
@@ -230,6 +241,15 @@ class Router:
         self.clock = clock
         self._messages_per_transaction = messages_per_transaction
         self._intake: Batcher[Inbound, Stored] = Batcher(self._store_batch, max_size=STORE_BATCH)
+        # With `receipts`, on PostgreSQL: a webhook waits only for its receipt (one
+        # round trip), and the receipts are stored as messages after (see `receive`).
+        self._receipts_on = receipts and db.dialect == "postgresql"
+        self._receipt_writer = ReceiptWriter(db)
+        self._receipts: Batcher[Inbound, None] = Batcher(
+            self._write_receipts, max_size=RECEIPT_BATCH
+        )
+        self._sorting: asyncio.Task[None] | None = None  # storing receipts as messages
+        self._sort_again = False
         # Conversations to answer, each with the callers waiting for it, oldest first.
         self._due: dict[int, list[asyncio.Future[None]]] = {}
         self._busy: set[int] = set()  # in an answering transaction now
@@ -239,8 +259,6 @@ class Router:
         # Set: what this process stores is answered by `omnihub worker` processes,
         # told through the queue; this one only stores and acknowledges.
         self._answer_queue = answer_queue
-        self._room = asyncio.Event()  # fewer than DUE_PER_WORKER conversations due
-        self._room.set()
         # Told after each commit (the inbox: live events, assignment of new handoffs).
         self.on_answered: Callable[[list[int]], Coroutine[Any, Any, None]] | None = None
         self.on_delivery: Callable[[int, int], Awaitable[None]] | None = None
@@ -260,6 +278,88 @@ class Router:
         stored = await self._intake.submit(inbound)
         return stored.message_id
 
+    async def receive(self, inbound: Inbound) -> None:
+        """Record a provider's message durably; see dialogue.ports.InboundSink.
+
+        With receipts on (PostgreSQL, `OMNIHUB_ANSWERING=worker`) the message is
+        written as a receipt, in one statement for all the webhooks waiting, and
+        stored as a message (sender, conversation) after the webhooks are
+        acknowledged, by a worker: storing takes about ten round trips, which on a
+        busy machine keep providers waiting. Otherwise it is stored at once: in one
+        process, storing later costs more than it saves (docs/decisions.md).
+        """
+        if self._receipts_on:
+            await self._receipts.submit(inbound)
+        else:
+            await self.accept(inbound)
+
+    async def _write_receipts(self, inbounds: list[Inbound]) -> list[None]:
+        await self._receipt_writer.write(inbounds, self.clock())
+        if self._answer_queue is None:
+            self._sort_soon()
+        else:  # a worker stores them, and answers; not awaited, as in _hand_over
+            self._spawn(self._answer_queue.put_receipts())
+        return [None] * len(inbounds)
+
+    def _sort_soon(self) -> None:
+        self._sort_again = True
+        if self._sorting is None:
+            self._sorting = asyncio.create_task(self._sort_all())
+
+    async def _sort_all(self) -> None:
+        """Store receipts as messages until none is due; one task per process."""
+        try:
+            while self._sort_again:
+                self._sort_again = False
+                while await self._sort_batch() == RECEIPT_BATCH:
+                    pass
+        except Exception:
+            # The database is away: the receipts wait for the next recovery sweep.
+            log.exception("storing received messages failed; the next sweep tries again")
+        finally:
+            self._sorting = None
+
+    async def _sort_batch(self) -> int:
+        """Store the oldest due receipts as messages, delete them; return how many."""
+        now = self.clock()
+        rows: Sequence[Any] = ()
+        results: list[Stored | None] | None = None
+        try:
+            async with self.db.connection() as conn:
+                await conn.execute(RECEIPT_ORDER_LOCK)
+                rows = (
+                    await conn.execute(PENDING_RECEIPTS, {"now": now, "limit": RECEIPT_BATCH})
+                ).all()
+                if not rows:
+                    return 0
+                together = await store_inbound(conn, [inbound_from_message(r) for r in rows], now)
+                done = [row.id for row, r in zip(rows, together, strict=True) if r is not None]
+                if done:
+                    await conn.execute(DELETE_RECEIPTS, {"ids": done})
+                results = together
+        except Exception:
+            if not rows:
+                raise
+            # One message's trouble (see _store_batch): each alone, below.
+        stored = [
+            result if result is not None else await self._sort_alone(row, now)
+            for row, result in zip(rows, results or [None] * len(rows), strict=True)
+        ]
+        self._hand_over(stored)
+        return len(rows)
+
+    async def _sort_alone(self, row: Any, now: datetime) -> Stored | Exception:
+        """Store one receipt in transactions of its own; on failure, try it later."""
+        result = await self._store_alone(inbound_from_message(row))
+        async with self.db.connection() as conn:
+            if isinstance(result, Stored):
+                await conn.execute(DELETE_RECEIPTS, {"ids": [row.id]})
+                return result
+            log.error("could not store received message %s; tried again later", row.id)
+            delay = min(RECEIPT_RETRY * 2 ** min(row.attempts, 16), RECEIPT_RETRY_MOST)
+            await conn.execute(RECEIPT_FAILED, {"b_id": row.id, "b_next": now + delay})
+        return result
+
     async def _store_batch(self, inbounds: list[Inbound]) -> list[Stored | Exception]:
         results: list[Stored | Exception]
         if len(inbounds) == 1:
@@ -276,6 +376,11 @@ class Router:
                     stored if stored is not None else await self._store_alone(inbound)
                     for inbound, stored in zip(inbounds, together, strict=True)
                 ]
+        self._hand_over(results)
+        return results
+
+    def _hand_over(self, results: Sequence[Stored | Exception]) -> None:
+        """Answer the conversations with new messages, here or in a worker."""
         new = [r.conversation_id for r in results if isinstance(r, Stored) and r.new]
         if self._answer_queue is None:
             self._schedule(new)
@@ -283,7 +388,6 @@ class Router:
             # Not awaited: the acknowledgement does not wait for Redis. A hint lost
             # here is made up for by the next recovery sweep.
             self._spawn(self._answer_queue.put(sorted(set(new))))
-        return results
 
     async def _store_together(self, inbounds: Sequence[Inbound]) -> list[Stored | None]:
         async with self.db.connection() as conn:
@@ -386,30 +490,24 @@ class Router:
         self._start_answering()
 
     async def answer_from(self, queue: AnswerQueue, stop: asyncio.Event) -> None:
-        """Answer the conversations other processes stored messages in, as their hints
-        arrive, until `stop` (`omnihub worker` with OMNIHUB_ANSWERING=worker)."""
+        """Store the receipts `serve` processes write and answer the conversations,
+        as their hints arrive, until `stop` (`omnihub worker` with
+        OMNIHUB_ANSWERING=worker). What this process stores, it answers itself."""
+        self._answer_queue = None
         while not stop.is_set():
-            await self._room.wait()
             try:
-                conversation_ids = await queue.take(HINTS_PER_TAKE)
+                conversation_ids, receipts = await queue.take(HINTS_PER_TAKE)
             except Exception:
                 # Redis is away: the recovery sweeps answer meanwhile.
                 log.exception("could not take conversations to answer; trying again")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), QUEUE_RETRY)
                 continue
+            if receipts and self._receipts_on:
+                self._sort_soon()
             self._schedule(conversation_ids)
 
     def _start_answering(self) -> None:
-        try:
-            self._start_batches()
-        finally:
-            if len(self._due) < DUE_PER_WORKER:
-                self._room.set()
-            else:
-                self._room.clear()
-
-    def _start_batches(self) -> None:
         while self._due and len(self._answering) < self._answering_tasks:
             # A conversation in a transaction now waits for the next one: in this
             # process, one transaction at a time answers a conversation.
@@ -637,6 +735,10 @@ class Router:
         Returns how many conversations it looked at. Safe to run in every process at
         any time: processing takes the conversation's row lock and is idempotent.
         """
+        if self._receipts_on:  # first, what was acknowledged but not stored yet
+            self._sort_soon()
+            if self._sorting is not None:
+                await asyncio.wait([self._sorting])
         cutoff = self.clock() - older_than
         async with self.db.transaction() as session:
             unanswered = set(
@@ -676,12 +778,21 @@ class Router:
         """Wait until every message accepted so far has been answered and its replies
         sent or scheduled (tests, shutdown)."""
         while True:
+            await self._receipts.idle()
+            if self._sorting is not None:
+                await asyncio.wait([self._sorting])
             await self._intake.idle()
             running = self._answering | self._tasks
+            if self._sorting is not None or self._receipts.busy:
+                continue
             if not running:
                 break
             await asyncio.gather(*running, return_exceptions=True)
         await self.outbox.idle()
+
+    async def close(self) -> None:
+        """Let go of the receipt writer's connection (after `idle`)."""
+        await self._receipt_writer.close()
 
 
 class _Replies:

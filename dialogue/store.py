@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from crm.models import Channel
@@ -50,6 +51,7 @@ def inbound_from_message(message: StoredInbound) -> Inbound:
         display_name=extra.get("display_name"),
         vouched_phone=extra.get("vouched_phone"),
         shop_customer_id=extra.get("shop_customer_id"),
+        sent_at=datetime.fromisoformat(extra["sent_at"]) if extra.get("sent_at") else None,
     )
 
 

@@ -2,7 +2,7 @@
 
 from crm.models.base import Base, utcnow
 from crm.models.catalog import Inventory, Product, ProductPrice, ProductVariant, Store, StoreHours
-from crm.models.conversations import Conversation, ConversationEvent, Message
+from crm.models.conversations import Conversation, ConversationEvent, InboundReceipt, Message
 from crm.models.customers import ChannelIdentity, Consent, Customer, OneTimeCodeEvent
 from crm.models.enums import (
     RECEIVED_STATUSES,
@@ -49,6 +49,7 @@ __all__ = [
     "DeliveryStatus",
     "Fulfilment",
     "FunnelStage",
+    "InboundReceipt",
     "Inventory",
     "Language",
     "Message",

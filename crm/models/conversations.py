@@ -139,3 +139,28 @@ class Message(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class InboundReceipt(Base):
+    """A customer's message as a provider delivered it, written before its webhook is
+    acknowledged and deleted once the router has stored it as a message.
+
+    Writing it is one statement: the acknowledgement waits for nothing else. Storing
+    it (sender, conversation, message) follows at once, in receipt order; whatever a
+    crash leaves here is stored by the next recovery sweep. See dialogue.router.
+    """
+
+    __tablename__ = "inbound_receipts"
+    # A provider's retry while the first delivery is still here is written once.
+    __table_args__ = (UniqueConstraint("channel", "provider_message_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    provider_message_id: Mapped[str] = mapped_column(String(128))
+    address: Mapped[str] = mapped_column(String(128))
+    body: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # Storing it failed this many times; the next try waits until next_attempt_at.
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

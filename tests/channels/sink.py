@@ -25,5 +25,8 @@ class RecordingSink:
             self._ids[key] = len(self.inbound)
         return self._ids[key]
 
+    async def receive(self, inbound: Inbound) -> None:
+        await self.accept(inbound)
+
     async def delivery(self, update: DeliveryUpdate) -> None:
         self.updates.append(update)

@@ -283,7 +283,7 @@ async def test_a_router_failure_is_a_500_so_telegram_redelivers(
     aiohttp_client: AiohttpClient, settings: Settings, api: FakeTelegramApi
 ) -> None:
     class BrokenSink(RecordingSink):
-        async def accept(self, inbound: Inbound) -> int:
+        async def receive(self, inbound: Inbound) -> None:
             raise RuntimeError("database is down")
 
     client = await aiohttp_client(_app(settings, BrokenSink()))

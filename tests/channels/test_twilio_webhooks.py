@@ -278,7 +278,7 @@ async def test_a_message_the_router_could_not_store_is_not_acknowledged(
     aiohttp_client: AiohttpClient,
 ) -> None:
     class BrokenSink(RecordingSink):
-        async def accept(self, inbound: Inbound) -> int:
+        async def receive(self, inbound: Inbound) -> None:
             raise RuntimeError("database down")
 
     client = await aiohttp_client(hub_app(_settings(), BrokenSink()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -19,6 +19,7 @@ from crm.models import (
     ConversationStatus,
     Customer,
     DeliveryStatus,
+    InboundReceipt,
     Message,
     MessageDirection,
     VerificationMethod,
@@ -51,7 +52,7 @@ class Hub:
         return [m.text for m in self.senders[channel].sent]
 
 
-def _hub(db: Database, *, off: frozenset[Channel] = frozenset()) -> Hub:
+def _hub(db: Database, *, off: frozenset[Channel] = frozenset(), receipts: bool = False) -> Hub:
     senders = {
         Channel.SMS: RecordingSender(Channel.SMS, SMS),
         Channel.WHATSAPP: RecordingSender(Channel.WHATSAPP, SMS),
@@ -63,12 +64,14 @@ def _hub(db: Database, *, off: frozenset[Channel] = frozenset()) -> Hub:
         db, live, InProcessRateLimiter(), {}, backoff=Backoff(base=0.001, max_attempts=3)
     )
     responder = EchoResponder()
-    return Hub(Router(db, responder, outbox), responder, senders, db)
+    return Hub(Router(db, responder, outbox, receipts=receipts), responder, senders, db)
 
 
 @pytest.fixture
-def hub(db: Database) -> Hub:
-    return _hub(db)
+async def hub(db: Database) -> AsyncIterator[Hub]:
+    hub = _hub(db)
+    yield hub
+    await hub.router.close()
 
 
 def sms(text: str, sid: str, phone: str = ANA) -> Inbound:
@@ -697,3 +700,94 @@ async def test_a_status_callback_overtaking_the_record_of_its_send_is_kept(hub: 
 
     reply = (await _messages(hub.db))[-1]
     assert reply.delivery_status is DeliveryStatus.DELIVERED
+
+
+# -- received through webhooks: a receipt first, stored as a message right after ------------
+
+
+@pytest.mark.parametrize("receipts", [False, True], ids=["stored-at-once", "receipts"])
+async def test_received_messages_are_answered_once_each_and_in_order(
+    db: Database, receipts: bool
+) -> None:
+    hub = _hub(db, receipts=receipts)
+    try:
+        await _receive_in_order(hub)
+    finally:
+        await hub.router.close()
+
+
+async def _receive_in_order(hub: Hub) -> None:
+    inbounds = [sms(f"m{i}", f"SM{i}") for i in range(12)]
+    # Twilio retrying two of them while the first deliveries are still being received.
+    await asyncio.gather(*(hub.router.receive(i) for i in [*inbounds, inbounds[3], inbounds[7]]))
+    await hub.router.idle()
+
+    assert hub.sent(Channel.SMS) == [f"echo: m{i}" for i in range(12)]
+    async with hub.db.transaction() as session:
+        stored = (await session.scalars(select(Message.body).order_by(Message.id))).all()
+        assert await session.scalar(select(func.count()).select_from(InboundReceipt)) == 0
+    assert [b for b in stored if not b.startswith("echo")] == [f"m{i}" for i in range(12)]
+
+
+async def _leave_receipts(db: Database, *rows: dict[str, object]) -> None:
+    """Receipts as a process leaves them when it dies right after acknowledging."""
+    async with db.transaction() as session:
+        session.add_all(InboundReceipt(payload=None, **row) for row in rows)  # type: ignore[arg-type]
+
+
+def _receipt(text: str, sid: str, address: str = ANA) -> dict[str, object]:
+    return {"channel": Channel.SMS, "provider_message_id": sid, "address": address, "body": text}
+
+
+@pytest.fixture
+async def receiving(db: Database, backend: str) -> AsyncIterator[Hub]:
+    """A hub that writes receipts (`serve` with OMNIHUB_ANSWERING=worker)."""
+    if backend == "sqlite":
+        pytest.skip("receipts are written on PostgreSQL only")
+    hub = _hub(db, receipts=True)
+    yield hub
+    await hub.router.close()
+
+
+async def test_a_receipt_left_by_a_crash_is_stored_and_answered_at_recovery(
+    receiving: Hub,
+) -> None:
+    hub = receiving
+    await _leave_receipts(hub.db, _receipt("hola", "SM1"), _receipt("sigo aquí", "SM2"))
+
+    await hub.router.recover()
+    await hub.router.idle()
+
+    assert hub.sent(Channel.SMS) == ["echo: hola", "echo: sigo aquí"]
+    # Recovering again (another process, the next sweep) answers nothing twice.
+    await hub.router.recover()
+    await hub.router.idle()
+    assert hub.sent(Channel.SMS) == ["echo: hola", "echo: sigo aquí"]
+
+
+async def test_a_receipt_that_cannot_be_stored_waits_and_holds_up_no_other(
+    receiving: Hub,
+) -> None:
+    hub = receiving
+    before = utcnow()
+    await _leave_receipts(
+        hub.db,
+        _receipt("primero", "SM1"),
+        _receipt("???", "SM2", address="not a phone"),
+        _receipt("tercero", "SM3", address="+34698765432"),
+    )
+
+    await hub.router.recover()
+    await hub.router.idle()
+
+    assert sorted(hub.sent(Channel.SMS)) == ["echo: primero", "echo: tercero"]
+    async with hub.db.transaction() as session:
+        (kept,) = (await session.scalars(select(InboundReceipt))).all()
+    assert (kept.provider_message_id, kept.attempts) == ("SM2", 1)
+    assert kept.next_attempt_at is not None
+    assert kept.next_attempt_at > before
+    # Not due yet: the next sweep leaves it alone.
+    await hub.router.recover()
+    await hub.router.idle()
+    async with hub.db.transaction() as session:
+        assert await session.scalar(select(InboundReceipt.attempts)) == 1

@@ -53,7 +53,7 @@ async def receive_update(request: web.Request) -> web.Response:
         kinds = sorted(key for key in data if key != "update_id")
         logger.debug("ignoring Telegram update %s (%s)", update.update_id, ", ".join(kinds))
         return web.Response()
-    await request.app[INBOUND].accept(inbound)
+    await request.app[INBOUND].receive(inbound)
     if update.callback_query is not None:
         await _stop_spinner(bot, update.callback_query.id)
     return web.Response()

@@ -77,7 +77,7 @@ async def _inbound(request: web.Request) -> web.StreamResponse:
         return error_response(exc.status, exc.reason)
     # Acknowledge only once the router has stored the message: until then a crash must
     # leave Twilio retrying, which the router dedupes on MessageSid.
-    await request.app[INBOUND].accept(inbound)
+    await request.app[INBOUND].receive(inbound)
     return web.Response(text=_EMPTY_TWIML, content_type="text/xml")
 
 
