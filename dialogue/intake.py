@@ -70,44 +70,40 @@ RECEIPT_FAILED = (
     update(_receipts)
     .where(_receipts.c.id == bindparam("b_id"))
     .values(attempts=_receipts.c.attempts + 1, next_attempt_at=bindparam("b_next"))
-    .returning(_receipts.c.attempts)
 )
 
 
 class ReceiptWriter:
-    """Writes receipts in one round trip per batch: on connections of its own, kept
+    """Writes receipts in one round trip per batch: on a connection of its own, kept
     open (no checkout, no ping), in autocommit, with one executemany (which asyncpg
     sends as one atomic implicit transaction)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._idle: list[AsyncConnection] = []
+        self._conn: AsyncConnection | None = None
 
     async def write(self, inbounds: Sequence[Inbound], now: datetime) -> None:
         rows = [_receipt_row(inbound, now) for inbound in inbounds]
         for attempt in range(2):
-            conn = self._idle.pop() if self._idle else await self._connect()
+            conn = self._conn or await self._connect()
             try:
                 await conn.execute(_WRITE_RECEIPTS, rows)
-            except DBAPIError as exc:
-                await conn.close()
-                # A connection the server dropped (a restart) is opened again once.
-                if attempt or not exc.connection_invalidated:
-                    raise
-            except BaseException:
-                await conn.close()
-                raise
-            else:
-                self._idle.append(conn)
                 return
+            except BaseException as exc:
+                await self.close()
+                # A connection the server dropped (a restart) is opened again once.
+                dropped = isinstance(exc, DBAPIError) and exc.connection_invalidated
+                if attempt or not dropped:
+                    raise
 
     async def _connect(self) -> AsyncConnection:
         conn = await self._db.engine.connect()
-        return await conn.execution_options(isolation_level="AUTOCOMMIT")
+        self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
 
     async def close(self) -> None:
-        idle, self._idle = self._idle, []
-        for conn in idle:
+        conn, self._conn = self._conn, None
+        if conn is not None:
             await conn.close()
 
 
@@ -118,7 +114,6 @@ def _receipt_row(inbound: Inbound, now: datetime) -> dict[str, object]:
         "address": inbound.address,
         "body": inbound.text,
         "payload": inbound_payload(inbound),
-        "attempts": 0,
         "received_at": now,
     }
 

@@ -306,6 +306,11 @@ class Router:
         if self._sorting is None:
             self._sorting = asyncio.create_task(self._sort_all())
 
+    async def _sorted(self) -> None:
+        """Wait until the receipts this process is storing are stored."""
+        if self._sorting is not None:
+            await asyncio.wait([self._sorting])
+
     async def _sort_all(self) -> None:
         """Store receipts as messages until none is due; one task per process."""
         try:
@@ -737,8 +742,7 @@ class Router:
         """
         if self._receipts_on:  # first, what was acknowledged but not stored yet
             self._sort_soon()
-            if self._sorting is not None:
-                await asyncio.wait([self._sorting])
+            await self._sorted()
         cutoff = self.clock() - older_than
         async with self.db.transaction() as session:
             unanswered = set(
@@ -779,8 +783,7 @@ class Router:
         sent or scheduled (tests, shutdown)."""
         while True:
             await self._receipts.idle()
-            if self._sorting is not None:
-                await asyncio.wait([self._sorting])
+            await self._sorted()
             await self._intake.idle()
             running = self._answering | self._tasks
             if self._sorting is not None or self._receipts.busy:
