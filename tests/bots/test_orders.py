@@ -4,7 +4,7 @@ Through the real router, responder and outbox (tests/bots/harness.py). Buttons a
 pressed on Telegram (WhatsApp and SMS get numbered lists). Conversations that press
 buttons (or answer a numbered list with its number) never reach the NLU: they run
 with `NoNlu`, which fails the test if a message does. Those the customer types run
-with the embedded engine, once tests/bots/conftest.py provides its `nlu` fixture.
+with the embedded engine (the `nlu` fixture of tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -51,12 +51,8 @@ def chat(db: Database) -> Chat:
 
 
 @pytest.fixture
-def talk(db: Database, request: pytest.FixtureRequest) -> Chat:
+def talk(db: Database, nlu: NluEngine) -> Chat:
     """A chat for typed messages, with the real NLU engine."""
-    try:
-        nlu: NluEngine = request.getfixturevalue("nlu")
-    except pytest.FixtureLookupError:
-        pytest.skip("typed messages need the `nlu` fixture (tests/bots/conftest.py)")
     chat = Chat(db, nlu)
     chat.responder.clock = lambda: NOW
     return chat

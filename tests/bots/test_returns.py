@@ -57,12 +57,8 @@ def chat(db: Database) -> Chat:
 
 
 @pytest.fixture
-def text_chat(db: Database, request: pytest.FixtureRequest) -> Chat:
-    """A chat that understands typed text: needs the embedded engine's `nlu` fixture."""
-    try:
-        nlu: NluEngine = request.getfixturevalue("nlu")
-    except pytest.FixtureLookupError:
-        pytest.skip("typed scripts need the `nlu` fixture (tests/bots/conftest.py)")
+def text_chat(db: Database, nlu: NluEngine) -> Chat:
+    """A chat that understands typed text."""
     chat = Chat(db, nlu)
     chat.responder.clock = lambda: T0
     return chat

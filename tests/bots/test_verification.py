@@ -48,11 +48,7 @@ def chat(db: Database) -> Chat:
 
 
 @pytest.fixture
-def talk(db: Database, request: pytest.FixtureRequest) -> Chat:
-    try:
-        nlu: NluEngine = request.getfixturevalue("nlu")
-    except pytest.FixtureLookupError:
-        pytest.skip("typed messages need the `nlu` fixture (tests/bots/conftest.py)")
+def talk(db: Database, nlu: NluEngine) -> Chat:
     chat = Chat(db, nlu)
     chat.responder.clock = lambda: NOW
     return chat
