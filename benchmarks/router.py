@@ -21,12 +21,13 @@ at the fake API / first POST to last reply), acknowledgements/s, acknowledgement
 the fake Twilio API), p50 and p99, and the CPU each process used meanwhile.
 
 Who answers: by default benchmarks/responders.py (--responder
-benchmarks.responders:AcknowledgeResponder), which answers only a conversation's first message,
-with one reply. Each customer is a new phone number, so with one message per customer (the
-default) every message is answered exactly once and every message has an end-to-end
-latency. With --per-customer K, each customer sends K messages (all first messages go
-before any second one); acknowledgement latency counts every message, end-to-end only the
-first reply each customer gets. --responder takes any factory called with no arguments
+benchmarks.responders:AcknowledgeResponder), which answers every message with one reply and
+reads nothing from the database, so what is measured is the router, the outbox and the
+channel adapters, not a bot. Each customer is a new phone number, so with one message per
+customer (the default) every message has an end-to-end latency. With --per-customer K,
+each customer sends K messages (all first messages go before any second one);
+acknowledgement latency counts every message, end-to-end only the first reply each
+customer gets. --responder takes any factory called with no arguments
 ("module:attribute"), or "product" for the responder `omnihub serve` plugs in itself (the
 chatbot, which answers every message and may answer with several): that measures the bot
 too, and the end-to-end figures still count each customer's first reply only.
@@ -79,8 +80,8 @@ DEFAULT_SENDER = "+34910000000"  # a Spanish number: outside +1 (10 segments/s a
 BODY = "Hola, ¿dónde está mi pedido 10234? Gracias"
 INBOUND_PATH = "/webhooks/twilio"
 LIFTED_RATE = 1_000_000.0  # per second: far above anything the hub can send
-# What answers the customers, unless --responder says otherwise: it answers a
-# conversation's first message only, once (see the module's docstring).
+# What answers the customers, unless --responder says otherwise: one reply to every
+# message (see the module's docstring).
 DEFAULT_RESPONDER = "benchmarks.responders:AcknowledgeResponder"
 PRODUCT_RESPONDER = "product"  # whatever `omnihub serve` itself plugs in
 # Runs the `omnihub` console script's own entry point after, optionally, raising every
@@ -313,7 +314,7 @@ class Provider:
         self._process = process
         self.base_url = base_url
         self.arrived: dict[str, float] = {}  # customer phone -> first reply's arrival
-        self.extra = 0  # replies beyond the first one to a phone (should stay 0)
+        self.replies = 0  # every reply that arrived, first or not
         self._reader = asyncio.create_task(self._read())
 
     def environment(self) -> dict[str, str]:
@@ -327,10 +328,8 @@ class Provider:
         assert self._process.stdout is not None
         async for line in self._process.stdout:
             to, _, at = line.decode().rstrip("\n").partition("\t")
-            if to in self.arrived:
-                self.extra += 1
-            else:
-                self.arrived[to] = float(at)
+            self.replies += 1
+            self.arrived.setdefault(to, float(at))
 
     async def stop(self) -> None:
         if self._process.returncode is None:
@@ -720,7 +719,9 @@ async def run_backend(backend: str, args: argparse.Namespace) -> Result:
                 cpu.stop()
         if phase.timed_out or phase.errors:
             _print_logs(logs)
-        return Result(backend, phase, cpu, replies.extra, args.concurrency)
+        sent = len(warm_plan) + len(measured_plan)
+        extra = replies.replies - sent if args.responder == DEFAULT_RESPONDER else 0
+        return Result(backend, phase, cpu, max(extra, 0), args.concurrency)
 
 
 def _customers(messages: int, per_customer: int) -> int:
@@ -781,7 +782,7 @@ def report(result: Result) -> None:
             "lagged): the hub did not keep up with it"
         )
     if result.extra_replies:
-        notes.append(f"{result.extra_replies} customers got more than one reply")
+        notes.append(f"{result.extra_replies} replies more than messages sent (one each)")
     for note in notes:
         print(f"{'':<20}{note}")
 
@@ -812,14 +813,14 @@ def describe_setup(args: argparse.Namespace) -> None:
         print(
             f"  {customers} customers, each a new phone number sending one message: each "
             "message opens a conversation and gets exactly one reply (benchmarks/responders.py "
-            "answers a conversation's first message only)"
+            "answers every message once)"
         )
     else:
         print(
             f"  {customers} customers, each a new phone number sending up to "
             f"{args.per_customer} messages (all first messages before any second one); "
-            "benchmarks/responders.py answers only the first, so end-to-end latency and "
-            "messages/s count first messages and their replies"
+            "benchmarks/responders.py answers each, but end-to-end latency and messages/s "
+            "count first messages and their replies"
         )
     if args.provider_rate:
         print(f"  sender rate limit: the real one, {real:g} segments/s for {args.sender}")
@@ -877,7 +878,7 @@ def main() -> None:
         "--responder",
         default=DEFAULT_RESPONDER,
         help="who answers: a factory as module:attribute, or 'product' for the hub's own "
-        f"(default {DEFAULT_RESPONDER}, which answers each conversation once)",
+        f"(default {DEFAULT_RESPONDER}, which answers every message once)",
     )
     parser.add_argument("--deadline", type=float, default=300.0, help="seconds per phase")
     parser.add_argument("--server-url", default=DEFAULT_SERVER, help="PostgreSQL server")
