@@ -294,7 +294,7 @@ class RedisBus:
 
 async def _close(pubsub: PubSub) -> None:
     # Closes the connection rather than returning it subscribed to the pool.
-    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+    await pubsub.aclose()
 
 
 def _text(value: bytes | str) -> str:

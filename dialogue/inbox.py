@@ -608,12 +608,27 @@ class Inbox:
             if event.kind == "queued":
                 await self.auto_assign(event.conversation_id)
 
-    async def delivered(self, conversation_id: int, message_id: int) -> None:
-        """An outbound message's status changed: the inbox shows it live."""
+    async def delivered(self, changed: list[tuple[int, int]]) -> None:
+        """Outbound messages' statuses changed ((conversation id, message id) each): the
+        inbox shows those of conversations a person has or waits for, live."""
         async with self.db.transaction() as session:
-            conversation = await session.get(Conversation, conversation_id)
-        if conversation is not None and conversation.status is not ConversationStatus.BOT:
-            await self._publish([_event(conversation, "delivery", self.clock(), None, message_id)])
+            conversations = {
+                c.id: c
+                for c in await session.scalars(
+                    select(Conversation).where(
+                        Conversation.id.in_({conversation_id for conversation_id, _ in changed}),
+                        Conversation.status != ConversationStatus.BOT,
+                    )
+                )
+            }
+        now = self.clock()
+        await self._publish(
+            [
+                _event(conversations[conversation_id], "delivery", now, None, message_id)
+                for conversation_id, message_id in changed
+                if conversation_id in conversations
+            ]
+        )
 
     async def events(self) -> AsyncIterator[InboxEvent]:
         async for raw in self.bus.subscribe(TOPIC):

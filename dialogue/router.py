@@ -47,6 +47,7 @@ from crm.models import (
     utcnow,
 )
 from dialogue.batching import Batcher
+from dialogue.deliveries import DeliveryRecorder
 from dialogue.identity import resolve_sender
 from dialogue.intake import (
     DELETE_RECEIPTS,
@@ -58,7 +59,7 @@ from dialogue.intake import (
     store_inbound,
 )
 from dialogue.messages import DeliveryUpdate, Inbound, Reply
-from dialogue.outbox import UNSENT, Claimed, Outbox, record_opt_out
+from dialogue.outbox import UNSENT, Claimed, Outbox
 from dialogue.ports import AnswerQueue, Responder, Turn
 from dialogue.rendering import match_choice
 from dialogue.store import (
@@ -98,18 +99,6 @@ ANSWERING_TASKS = {"sqlite": 1, "postgresql": 4}
 # With answering handed to workers: hints a worker takes from the queue at once.
 HINTS_PER_TAKE = 64
 QUEUE_RETRY = 1.0  # seconds before taking again after the queue failed
-
-# A status callback never moves a message backwards (callbacks arrive out of order).
-_PROGRESS = {
-    DeliveryStatus.PENDING: 0,
-    DeliveryStatus.QUEUED: 1,
-    DeliveryStatus.SENT: 2,
-    DeliveryStatus.DELIVERED: 3,
-    DeliveryStatus.READ: 4,
-    DeliveryStatus.FAILED: 5,
-    DeliveryStatus.UNDELIVERED: 5,
-}
-OPTED_OUT_CODE = "21610"  # Twilio: the recipient sent STOP
 
 _messages = cast(Table, Message.__table__)
 _conversations = cast(Table, Conversation.__table__)
@@ -256,12 +245,16 @@ class Router:
         self._answering: set[asyncio.Task[None]] = set()
         self._answering_tasks = ANSWERING_TASKS.get(db.dialect, 1)
         self._tasks: set[asyncio.Task[None]] = set()  # sending, after answering
+        self._deliveries = DeliveryRecorder(db, outbox, lambda: self.clock())
+        self._deliveries.on_changed = self._delivered
         # Set: what this process stores is answered by `omnihub worker` processes,
         # told through the queue; this one only stores and acknowledges.
         self._answer_queue = answer_queue
         # Told after each commit (the inbox: live events, assignment of new handoffs).
         self.on_answered: Callable[[list[int]], Coroutine[Any, Any, None]] | None = None
-        self.on_delivery: Callable[[int, int], Awaitable[None]] | None = None
+        # Told with the (conversation id, message id) of messages whose delivery status
+        # changed, after each commit.
+        self.on_delivery: Callable[[list[tuple[int, int]]], Awaitable[None]] | None = None
         # Told when the bot failed on a message MAX_ANSWER_ATTEMPTS times (a person takes it).
         self.on_gave_up: Callable[[int], Coroutine[Any, Any, None]] | None = None
 
@@ -447,34 +440,13 @@ class Router:
             return Stored(message.id, conversation.id, True)
 
     async def delivery(self, update_: DeliveryUpdate) -> None:
-        """Record a provider's status callback; an opt-out error becomes a consent row."""
-        # The callback may come before this process has written down the send.
-        await self.outbox.settled(update_.channel, update_.provider_id)
-        async with self.db.transaction() as session:
-            message = await session.scalar(
-                select(Message).where(
-                    Message.channel == update_.channel,
-                    Message.provider_message_id == update_.provider_id,
-                )
-            )
-            if message is None:
-                log.info("status for an unknown message %s", update_.provider_id)
-                return
-            if _PROGRESS.get(update_.status, 0) >= _PROGRESS.get(message.delivery_status, 0):
-                message.delivery_status = update_.status
-            if update_.error_code:
-                message.error_code = update_.error_code
-            if update_.error_code == OPTED_OUT_CODE:
-                await record_opt_out(
-                    session,
-                    message.conversation_id,
-                    message.channel,
-                    f"provider:{OPTED_OUT_CODE}",
-                    self.clock(),
-                )
-            changed = (message.conversation_id, message.id)
+        """Record a provider's status callback (see dialogue.deliveries); returns once
+        it is committed, applied to its message or kept until the message is found."""
+        await self._deliveries.record(update_)
+
+    async def _delivered(self, changed: list[tuple[int, int]]) -> None:
         if self.on_delivery is not None:
-            await self.on_delivery(*changed)
+            await self.on_delivery(changed)
 
     # -- step 2: answer, in order, once ----------------------------------------------
 
@@ -759,7 +731,9 @@ class Router:
                 ).all()
             )
         await asyncio.gather(*(self.process(c) for c in sorted(unanswered)))
-        return len(unanswered) + await self.outbox.recover()
+        found = len(unanswered) + await self.outbox.recover()
+        await self._deliveries.apply_waiting()  # after the sends a crash left are recorded
+        return found
 
     def send_soon(self, conversation_id: int) -> None:
         """Send what was queued in a conversation outside answering (an agent's reply),
@@ -785,6 +759,7 @@ class Router:
             await self._receipts.idle()
             await self._sorted()
             await self._intake.idle()
+            await self._deliveries.idle()
             running = self._answering | self._tasks
             if self._sorting is not None or self._receipts.busy:
                 continue
@@ -794,7 +769,8 @@ class Router:
         await self.outbox.idle()
 
     async def close(self) -> None:
-        """Let go of the receipt writer's connection (after `idle`)."""
+        """Let go of the receipt writer's connection and of timers (after `idle`)."""
+        await self._deliveries.close()
         await self._receipt_writer.close()
 
 

@@ -2,7 +2,13 @@
 
 from crm.models.base import Base, utcnow
 from crm.models.catalog import Inventory, Product, ProductPrice, ProductVariant, Store, StoreHours
-from crm.models.conversations import Conversation, ConversationEvent, InboundReceipt, Message
+from crm.models.conversations import (
+    Conversation,
+    ConversationEvent,
+    InboundReceipt,
+    Message,
+    WaitingDeliveryUpdate,
+)
 from crm.models.customers import ChannelIdentity, Consent, Customer, OneTimeCodeEvent
 from crm.models.enums import (
     RECEIVED_STATUSES,
@@ -75,6 +81,7 @@ __all__ = [
     "Store",
     "StoreHours",
     "VerificationMethod",
+    "WaitingDeliveryUpdate",
     "WebchatSite",
     "order_number_key",
     "utcnow",

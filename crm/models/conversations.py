@@ -164,3 +164,24 @@ class InboundReceipt(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WaitingDeliveryUpdate(Base):
+    """A provider's status callback about a message the hub has not yet recorded as
+    sent with that provider id.
+
+    The provider may call back before the process that sent the message has written
+    down the provider's id for it (another process, or a crash in between). The update
+    is kept here, acknowledged, and applied once the message is found; see
+    dialogue.deliveries.
+    """
+
+    __tablename__ = "waiting_delivery_updates"
+    __table_args__ = (Index(None, "channel", "provider_message_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    provider_message_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[DeliveryStatus] = mapped_column(str_enum(DeliveryStatus))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
