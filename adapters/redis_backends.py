@@ -14,7 +14,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from dialogue.local_bus import DEFAULT_QUEUE_SIZE, InProcessBus, LocalSubscription, Subscription
-from dialogue.ports import Bus
+from dialogue.ports import Bus, Hints
 from dialogue.ratelimit import RateLimiter, Sleep, check_bucket
 
 log = logging.getLogger(__name__)
@@ -308,8 +308,8 @@ if TYPE_CHECKING:  # checked by mypy, never run: the classes fit the ports
 
 
 class RedisAnswerQueue:
-    """The AnswerQueue as a Redis list: "receipts", or a stored batch's conversations
-    (ids joined by commas), one entry per hint; a taker blocks on BLPOP, then pops
+    """The AnswerQueue as a Redis list: "receipts", "deliveries", or a stored batch's
+    conversations (ids joined by commas), one entry per hint; a taker blocks on BLPOP, then pops
     what else is waiting.
 
     An entry popped by a process that dies before acting on it is lost as a hint
@@ -328,17 +328,24 @@ class RedisAnswerQueue:
     async def put_receipts(self) -> None:
         await self._redis.rpush(self._key, _RECEIPTS_HINT)
 
-    async def take(self, most: int) -> tuple[list[int], bool]:
+    async def put_deliveries(self) -> None:
+        await self._redis.rpush(self._key, _DELIVERIES_HINT)
+
+    async def take(self, most: int) -> Hints:
         first = await self._redis.blpop([self._key], timeout=self._wait)
         if first is None:
-            return [], False
+            return Hints()
         entries = [_text(first[1])]
         if most > 1:
             more = await self._redis.lpop(self._key, most - 1)
             entries += [_text(e) for e in more] if isinstance(more, list) else []
-        receipts = _RECEIPTS_HINT in entries
-        ids = [int(i) for e in entries if e != _RECEIPTS_HINT for i in e.split(",")]
-        return ids, receipts
+        named = [e for e in entries if e not in (_RECEIPTS_HINT, _DELIVERIES_HINT)]
+        return Hints(
+            [int(i) for e in named for i in e.split(",")],
+            receipts=_RECEIPTS_HINT in entries,
+            deliveries=_DELIVERIES_HINT in entries,
+        )
 
 
 _RECEIPTS_HINT = "receipts"
+_DELIVERIES_HINT = "deliveries"

@@ -113,6 +113,7 @@ main()
 READY_WITHIN = 60.0  # seconds for the hub to answer /readyz
 STOP_WITHIN = 30.0  # seconds for the hub to stop after SIGTERM before it is killed
 WORKER_READY = "omnihub worker running"  # what `omnihub worker` prints once started
+CALLBACKS_PER_REPLY = 2  # with --callbacks: sent, delivered (benchmarks/provider.py)
 POLL = 0.005  # seconds between looks at the replies the fake API reported
 LATE = 0.010  # seconds behind schedule after which a paced POST counts as late
 
@@ -154,6 +155,8 @@ class Phase:
     last_reply: float = 0.0  # wall clock of the last reply at the fake API
     timed_out: bool = False
     late: int = 0  # paced POSTs that started more than LATE behind their schedule
+    callback_seconds: list[float] = field(default_factory=list)  # with --callbacks
+    callback_errors: Counter[str] = field(default_factory=Counter)
 
     @property
     def missing(self) -> int:
@@ -224,9 +227,12 @@ async def running_hub(
     log_path: Path,
     command: str = "serve",
     nice: int = 0,
+    public_url: str | None = None,
 ) -> AsyncIterator[RunningHub]:
     """`omnihub serve` (or `worker`) on a free port with `settings`, stopped on exit;
-    run under `nice -n NICE` when `nice` is set."""
+    run under `nice -n NICE` when `nice` is set. Its OMNIHUB_PUBLIC_URL is its own
+    address unless `public_url` says otherwise (a worker, which serves nothing, gives
+    the providers a serving hub's address, as behind a real load balancer)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -237,7 +243,7 @@ async def running_hub(
     env |= settings | {
         "OMNIHUB_HOST": "127.0.0.1",
         "OMNIHUB_PORT": str(port),
-        "OMNIHUB_PUBLIC_URL": base,
+        "OMNIHUB_PUBLIC_URL": public_url or base,
         "NO_PROXY": "127.0.0.1,localhost",
     }
     with log_path.open("wb") as log:
@@ -315,6 +321,9 @@ class Provider:
         self.base_url = base_url
         self.arrived: dict[str, float] = {}  # customer phone -> first reply's arrival
         self.replies = 0  # every reply that arrived, first or not
+        # With --callbacks: each status callback's answer time, and what went wrong.
+        self.callback_seconds: list[float] = []
+        self.callback_errors: Counter[str] = Counter()
         self._reader = asyncio.create_task(self._read())
 
     def environment(self) -> dict[str, str]:
@@ -328,6 +337,13 @@ class Provider:
         assert self._process.stdout is not None
         async for line in self._process.stdout:
             to, _, at = line.decode().rstrip("\n").partition("\t")
+            if to == "callback":
+                answer, _, seconds = at.partition("\t")
+                if answer == "200":
+                    self.callback_seconds.append(float(seconds))
+                else:
+                    self.callback_errors[answer] += 1
+                continue
             self.replies += 1
             self.arrived.setdefault(to, float(at))
 
@@ -339,11 +355,12 @@ class Provider:
 
 
 @contextlib.asynccontextmanager
-async def provider(number: str) -> AsyncIterator[Provider]:
+async def provider(number: str, callbacks: bool) -> AsyncIterator[Provider]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(REPOSITORY / "benchmarks" / "provider.py"),
         number,
+        *(["--callbacks"] if callbacks else []),
         stdout=asyncio.subprocess.PIPE,
     )
     assert process.stdout is not None
@@ -363,11 +380,15 @@ async def fire(
     planned: list[Planned],
     load: Load,
     deadline: float,
+    callbacks_per_reply: int = 0,
 ) -> Phase:
-    """Send `planned` as `load` says, then wait for the replies.
+    """Send `planned` as `load` says, then wait for the replies (and for as many status
+    callbacks per reply to be answered).
 
     `deadline` is a time.monotonic() after which sending and waiting stop.
     """
+    replies_before, called_before = replies.replies, len(replies.callback_seconds)
+    errors_before = replies.callback_errors.copy()
     customers = {p.phone for p in planned if p.first}
     phase = Phase(planned=len(planned), customers=len(customers))
     sent_at: dict[str, float] = {}  # phone -> wall clock of its first message's POST
@@ -407,6 +428,14 @@ async def fire(
         if customers <= replies.arrived.keys():
             break
         await asyncio.sleep(POLL)
+    while callbacks_per_reply and time.monotonic() < deadline:
+        answered = len(replies.callback_seconds) - called_before
+        answered += (replies.callback_errors - errors_before).total()
+        if answered >= callbacks_per_reply * (replies.replies - replies_before):
+            break
+        await asyncio.sleep(POLL)
+    phase.callback_seconds = replies.callback_seconds[called_before:]
+    phase.callback_errors = replies.callback_errors - errors_before
     for phone in customers:
         if phone in replies.arrived and phone in sent_at:
             arrival = replies.arrived[phone]
@@ -659,7 +688,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> Result:
             await redis.flushdb()
             stack.push_async_callback(redis.flushdb)  # runs after the hub has stopped
             settings["OMNIHUB_REDIS_URL"] = redis_url
-        api = await stack.enter_async_context(provider(args.sender))
+        api = await stack.enter_async_context(provider(args.sender, args.callbacks))
         settings |= api.environment() | {"TWILIO_SMS_FROM": args.sender}
         logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="omnihub-router-")))
         hubs = [
@@ -680,6 +709,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> Result:
                     logs / f"worker{n + 1}.log",
                     "worker",
                     args.worker_nice,
+                    bases[0],
                 )
             )
             for n in range(args.workers)
@@ -698,6 +728,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> Result:
                     warm_plan,
                     load,
                     time.monotonic() + args.deadline,
+                    CALLBACKS_PER_REPLY if args.callbacks else 0,
                 )
                 if warm_phase.missing or warm_phase.errors:
                     print(
@@ -715,6 +746,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> Result:
                     measured_plan,
                     load,
                     time.monotonic() + args.deadline,
+                    CALLBACKS_PER_REPLY if args.callbacks else 0,
                 )
                 cpu.stop()
         if phase.timed_out or phase.errors:
@@ -768,6 +800,13 @@ def report(result: Result) -> None:
         notes.append(
             f"other processes ({', '.join(result.cpu.others)}) were busy meanwhile: "
             "the figures are pessimistic"
+        )
+    if phase.callback_seconds or phase.callback_errors:
+        notes.append(
+            f"status callbacks: {len(phase.callback_seconds)} answered 200, acknowledgement "
+            f"p50 {ms(percentile(phase.callback_seconds, 0.50)).strip()} ms, "
+            f"p99 {ms(percentile(phase.callback_seconds, 0.99)).strip()} ms"
+            + (f", failures {dict(phase.callback_errors)}" if phase.callback_errors else "")
         )
     if phase.errors:
         notes.append(f"errors: {dict(phase.errors)}")
@@ -873,6 +912,11 @@ def main() -> None:
     parser.add_argument("--sender", default=DEFAULT_SENDER, help="TWILIO_SMS_FROM")
     parser.add_argument(
         "--provider-rate", action="store_true", help="keep the sender's real rate limit"
+    )
+    parser.add_argument(
+        "--callbacks",
+        action="store_true",
+        help="the fake Twilio API calls back for each reply as Twilio does (sent, delivered)",
     )
     parser.add_argument(
         "--responder",

@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Executable, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -96,3 +97,39 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class AutocommitWriter:
+    """Writes rows in one round trip per call: on a connection of its own, kept open
+    (no checkout, no ping), in autocommit, with one executemany, which asyncpg sends as
+    one atomic implicit transaction. For what a webhook's acknowledgement waits for.
+
+    One call at a time (a connection runs one statement at once): callers batch.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._conn: AsyncConnection | None = None
+
+    async def write(self, statement: Executable, rows: list[dict[str, Any]]) -> None:
+        for attempt in range(2):
+            conn = self._conn or await self._connect()
+            try:
+                await conn.execute(statement, rows)
+                return
+            except BaseException as exc:
+                await self.close()
+                # A connection the server dropped (a restart) is opened again once.
+                dropped = isinstance(exc, DBAPIError) and exc.connection_invalidated
+                if attempt or not dropped:
+                    raise
+
+    async def _connect(self) -> AsyncConnection:
+        conn = await self._db.engine.connect()
+        self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()

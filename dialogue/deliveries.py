@@ -28,7 +28,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.db import Database
+from crm.db import AutocommitWriter, Database
 from crm.models import Channel, DeliveryStatus, Message, WaitingDeliveryUpdate
 from dialogue.batching import Batcher
 from dialogue.messages import DeliveryUpdate
@@ -40,8 +40,10 @@ log = logging.getLogger(__name__)
 DELIVERY_BATCH = 256
 # Waiting updates looked at per sweep transaction.
 WAITING_BATCH = 512
-# A waiting update is tried again this long after it was kept (besides every sweep).
+# A waiting update is tried again this long after it was kept (besides every sweep),
+# and again as long as it is younger than RETRY_WITHIN.
 WAITING_RETRY = 2.0
+RETRY_WITHIN = timedelta(seconds=10)
 # An update still waiting after this names a message the hub never sent.
 WAIT_AT_MOST = timedelta(hours=1)
 OPTED_OUT_CODE = "21610"  # Twilio: the recipient sent STOP
@@ -91,6 +93,7 @@ _WAITING = (
         _waiting.c.error_code,
         _waiting.c.received_at,
     )
+    .where(_waiting.c.id > bindparam("after"))
     .order_by(_waiting.c.id)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
@@ -122,25 +125,56 @@ class DeliveryRecorder:
         self.outbox = outbox
         self.clock = clock
         self.on_changed: Changed | None = None
+        # Told when updates were kept for later (`keep`): someone should apply them.
+        self.on_kept: Callable[[], None] = self.apply_soon
         self._batcher: Batcher[DeliveryUpdate, None] = Batcher(
             self._record, max_size=DELIVERY_BATCH
         )
+        self._writer = AutocommitWriter(db)
+        self._keeper: Batcher[DeliveryUpdate, None] = Batcher(
+            self._keep_batch, max_size=DELIVERY_BATCH
+        )
+        self._applying: asyncio.Task[None] | None = None
+        self._apply_again = False
         self._retry: asyncio.Task[None] | None = None
 
     async def record(self, update_: DeliveryUpdate) -> None:
         """Record one update; returns once it is committed (applied, or kept waiting)."""
         await self._batcher.submit(update_)
 
+    async def keep(self, update_: DeliveryUpdate) -> None:
+        """Keep one update to be applied later; returns once it is committed.
+
+        One round trip for all the updates waiting (PostgreSQL), so that a busy hub
+        acknowledges callbacks quickly (OMNIHUB_ANSWERING=worker); `on_kept` then asks
+        for them to be applied (by a worker, or by `apply_soon` here).
+        """
+        await self._keeper.submit(update_)
+
+    def apply_soon(self) -> None:
+        """Apply the waiting updates, in a task of this process (one at a time)."""
+        self._apply_again = True
+        if self._applying is None:
+            self._applying = asyncio.create_task(self._apply_all())
+
     async def idle(self) -> None:
-        """Wait until what was submitted so far is committed (not for the retry)."""
-        await self._batcher.idle()
+        """Wait until what was submitted so far is committed, and applied when asked
+        (not for the retry)."""
+        while True:
+            await self._batcher.idle()
+            await self._keeper.idle()
+            if self._applying is None:
+                return
+            await asyncio.wait([self._applying])
 
     async def close(self) -> None:
-        """Give up the retry waiting to run; the sweeps apply what it would have."""
+        """Give up the retry waiting to run (the sweeps apply what it would have) and
+        the writer's connection."""
         retry, self._retry = self._retry, None
         if retry is not None:
             retry.cancel()
             await asyncio.gather(retry, return_exceptions=True)
+        await self._writer.close()
 
     async def apply_waiting(self) -> int:
         """Apply the kept updates whose message is now found; drop those too old.
@@ -148,14 +182,17 @@ class DeliveryRecorder:
         Returns how many were applied. Safe in every process at once: each takes the
         rows it works on (SKIP LOCKED on PostgreSQL; SQLite has one writer).
         """
-        applied = 0
+        applied, after, fresh = 0, 0, False
         while True:
             now = self.clock()
             async with self.db.transaction() as session:
                 conn = await session.connection()
-                rows = (await conn.execute(_WAITING, {"limit": WAITING_BATCH})).all()
+                rows = (
+                    await conn.execute(_WAITING, {"after": after, "limit": WAITING_BATCH})
+                ).all()
                 if not rows:
                     break
+                after = rows[-1].id
                 updates = [
                     DeliveryUpdate(r.channel, r.provider_message_id, r.status, r.error_code)
                     for r in rows
@@ -163,6 +200,7 @@ class DeliveryRecorder:
                 changed, unplaced = await _apply(session, updates, now)
                 old = now - WAIT_AT_MOST
                 expired = [rows[i].id for i in unplaced if rows[i].received_at <= old]
+                fresh |= any(rows[i].received_at > now - RETRY_WITHIN for i in unplaced)
                 done = [r.id for i, r in enumerate(rows) if i not in unplaced]
                 if done or expired:
                     await conn.execute(_FORGET, {"ids": done + expired})
@@ -170,9 +208,27 @@ class DeliveryRecorder:
                 log.warning("dropped a status callback for a message never sent here (%d)", row_id)
             applied += len(done)
             await self._tell(changed)
-            if len(rows) < WAITING_BATCH or not (done or expired):
+            if len(rows) < WAITING_BATCH:
                 break
+        if fresh:  # their sends are probably being recorded right now
+            self._retry_soon()
         return applied
+
+    async def _apply_all(self) -> None:
+        try:
+            while self._apply_again:
+                self._apply_again = False
+                await self.apply_waiting()
+        except Exception:  # the database is away: the sweeps apply them
+            log.exception("applying status callbacks failed; the next sweep tries again")
+        finally:
+            self._applying = None
+
+    async def _keep_batch(self, updates: list[DeliveryUpdate]) -> list[None]:
+        now = self.clock()
+        await self._writer.write(_KEEP, [_waiting_row(u, now) for u in updates])
+        self.on_kept()
+        return [None] * len(updates)
 
     async def _record(self, updates: list[DeliveryUpdate]) -> list[None]:
         # A callback may come before this process has written down its send.

@@ -14,10 +14,8 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crm.db import Database
 from crm.models import (
     Channel,
     Conversation,
@@ -39,7 +37,7 @@ _receipts = cast(Table, InboundReceipt.__table__)
 # -- receipts: what the acknowledgement waits for (PostgreSQL) ----------------------------
 
 # A provider's retry of a receipt still waiting is not written twice.
-_WRITE_RECEIPTS = postgresql_insert(_receipts).on_conflict_do_nothing(
+WRITE_RECEIPTS = postgresql_insert(_receipts).on_conflict_do_nothing(
     index_elements=[_receipts.c.channel, _receipts.c.provider_message_id]
 )
 # Receipts are stored as messages by one process at a time, oldest first (this lock,
@@ -73,41 +71,7 @@ RECEIPT_FAILED = (
 )
 
 
-class ReceiptWriter:
-    """Writes receipts in one round trip per batch: on a connection of its own, kept
-    open (no checkout, no ping), in autocommit, with one executemany (which asyncpg
-    sends as one atomic implicit transaction)."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._conn: AsyncConnection | None = None
-
-    async def write(self, inbounds: Sequence[Inbound], now: datetime) -> None:
-        rows = [_receipt_row(inbound, now) for inbound in inbounds]
-        for attempt in range(2):
-            conn = self._conn or await self._connect()
-            try:
-                await conn.execute(_WRITE_RECEIPTS, rows)
-                return
-            except BaseException as exc:
-                await self.close()
-                # A connection the server dropped (a restart) is opened again once.
-                dropped = isinstance(exc, DBAPIError) and exc.connection_invalidated
-                if attempt or not dropped:
-                    raise
-
-    async def _connect(self) -> AsyncConnection:
-        conn = await self._db.engine.connect()
-        self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        return self._conn
-
-    async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await conn.close()
-
-
-def _receipt_row(inbound: Inbound, now: datetime) -> dict[str, object]:
+def receipt_row(inbound: Inbound, now: datetime) -> dict[str, object]:
     return {
         "channel": inbound.channel,
         "provider_message_id": inbound.provider_id,

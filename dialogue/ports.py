@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -148,12 +148,22 @@ class Bus(Protocol):
     def subscribe(self, topic: str) -> AsyncIterator[bytes]: ...
 
 
+@dataclass(frozen=True)
+class Hints:
+    """What an `omnihub worker` took from the AnswerQueue at once."""
+
+    conversation_ids: list[int] = field(default_factory=list)  # with messages to answer
+    receipts: bool = False  # inbound receipts wait to be stored as messages
+    deliveries: bool = False  # status callbacks wait to be applied to their messages
+
+
 class AnswerQueue(Protocol):
     """What `serve` leaves to `omnihub worker` processes (`OMNIHUB_ANSWERING=worker`):
-    receipts to store as messages, and conversations with messages to answer.
+    receipts to store as messages, status callbacks to apply, and conversations with
+    messages to answer.
 
-    Hints, not the record: the receipts and messages are in the database, and a
-    recovery sweep takes up whatever a lost hint leaves behind. Each hint reaches one
+    Hints, not the record: the receipts, callbacks and messages are in the database, and
+    a recovery sweep takes up whatever a lost hint leaves behind. Each hint reaches one
     taker.
     """
 
@@ -165,7 +175,11 @@ class AnswerQueue(Protocol):
         """Receipts wait to be stored as messages."""
         ...
 
-    async def take(self, most: int) -> tuple[list[int], bool]:
-        """Wait for up to `most` hints: the conversations named, and whether any
-        said that receipts wait. ([], False) after a while without any."""
+    async def put_deliveries(self) -> None:
+        """Status callbacks wait to be applied (dialogue.deliveries)."""
+        ...
+
+    async def take(self, most: int) -> Hints:
+        """Wait for up to `most` hints, and return what they say together; empty
+        Hints after a while without any."""
         ...

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from crm.db import Database
+from crm.db import AutocommitWriter, Database
 from crm.models import (
     Channel,
     Conversation,
@@ -54,8 +54,9 @@ from dialogue.intake import (
     PENDING_RECEIPTS,
     RECEIPT_FAILED,
     RECEIPT_ORDER_LOCK,
-    ReceiptWriter,
+    WRITE_RECEIPTS,
     Stored,
+    receipt_row,
     store_inbound,
 )
 from dialogue.messages import DeliveryUpdate, Inbound, Reply
@@ -233,7 +234,7 @@ class Router:
         # With `receipts`, on PostgreSQL: a webhook waits only for its receipt (one
         # round trip), and the receipts are stored as messages after (see `receive`).
         self._receipts_on = receipts and db.dialect == "postgresql"
-        self._receipt_writer = ReceiptWriter(db)
+        self._receipt_writer = AutocommitWriter(db)
         self._receipts: Batcher[Inbound, None] = Batcher(
             self._write_receipts, max_size=RECEIPT_BATCH
         )
@@ -247,6 +248,8 @@ class Router:
         self._tasks: set[asyncio.Task[None]] = set()  # sending, after answering
         self._deliveries = DeliveryRecorder(db, outbox, lambda: self.clock())
         self._deliveries.on_changed = self._delivered
+        if answer_queue is not None:  # a worker applies them
+            self._deliveries.on_kept = lambda: self._spawn(answer_queue.put_deliveries())
         # Set: what this process stores is answered by `omnihub worker` processes,
         # told through the queue; this one only stores and acknowledges.
         self._answer_queue = answer_queue
@@ -287,7 +290,8 @@ class Router:
             await self.accept(inbound)
 
     async def _write_receipts(self, inbounds: list[Inbound]) -> list[None]:
-        await self._receipt_writer.write(inbounds, self.clock())
+        now = self.clock()
+        await self._receipt_writer.write(WRITE_RECEIPTS, [receipt_row(i, now) for i in inbounds])
         if self._answer_queue is None:
             self._sort_soon()
         else:  # a worker stores them, and answers; not awaited, as in _hand_over
@@ -442,7 +446,10 @@ class Router:
     async def delivery(self, update_: DeliveryUpdate) -> None:
         """Record a provider's status callback (see dialogue.deliveries); returns once
         it is committed, applied to its message or kept until the message is found."""
-        await self._deliveries.record(update_)
+        if self._receipts_on:  # applied after the acknowledgement, see `receive`
+            await self._deliveries.keep(update_)
+        else:
+            await self._deliveries.record(update_)
 
     async def _delivered(self, changed: list[tuple[int, int]]) -> None:
         if self.on_delivery is not None:
@@ -467,22 +474,26 @@ class Router:
         self._start_answering()
 
     async def answer_from(self, queue: AnswerQueue, stop: asyncio.Event) -> None:
-        """Store the receipts `serve` processes write and answer the conversations,
-        as their hints arrive, until `stop` (`omnihub worker` with
-        OMNIHUB_ANSWERING=worker). What this process stores, it answers itself."""
+        """Store the receipts `serve` processes write, apply the status callbacks they
+        kept and answer the conversations, as their hints arrive, until `stop`
+        (`omnihub worker` with OMNIHUB_ANSWERING=worker). What this process stores, it
+        answers itself."""
         self._answer_queue = None
+        self._deliveries.on_kept = self._deliveries.apply_soon
         while not stop.is_set():
             try:
-                conversation_ids, receipts = await queue.take(HINTS_PER_TAKE)
+                hints = await queue.take(HINTS_PER_TAKE)
             except Exception:
                 # Redis is away: the recovery sweeps answer meanwhile.
                 log.exception("could not take conversations to answer; trying again")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), QUEUE_RETRY)
                 continue
-            if receipts and self._receipts_on:
+            if hints.receipts and self._receipts_on:
                 self._sort_soon()
-            self._schedule(conversation_ids)
+            if hints.deliveries:
+                self._deliveries.apply_soon()
+            self._schedule(hints.conversation_ids)
 
     def _start_answering(self) -> None:
         while self._due and len(self._answering) < self._answering_tasks:

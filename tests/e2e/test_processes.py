@@ -16,9 +16,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import func, select
 
 from adapters.redis_backends import ANSWER_QUEUE
 from crm.db import Database
+from crm.models import DeliveryStatus, Message, MessageDirection, WaitingDeliveryUpdate
 from tests.fakes.twilio_api import FakeTwilioApi, inbound_form, signed_webhook
 from tests.polling import eventually
 
@@ -165,6 +167,20 @@ async def test_two_hub_processes_answer_one_conversation_in_arrival_order(
     assert [m.body for m in twilio_api.messages] == [f"echo: m{i}" for i in range(20)]
 
 
+async def _delivered(db: Database) -> bool:
+    """Every reply is recorded as delivered, and no status callback waits."""
+    async with db.transaction() as s:
+        replies = (
+            await s.scalars(
+                select(Message.delivery_status).where(
+                    Message.direction == MessageDirection.OUTBOUND
+                )
+            )
+        ).all()
+        waiting = await s.scalar(select(func.count()).select_from(WaitingDeliveryUpdate))
+    return len(replies) == 10 and set(replies) == {DeliveryStatus.DELIVERED} and waiting == 0
+
+
 async def test_with_answering_in_workers_serve_stores_and_a_worker_answers_in_order(
     twilio_api: FakeTwilioApi, db: Database, database_url: str, backend: str, redis_url: str
 ) -> None:
@@ -186,6 +202,10 @@ async def test_with_answering_in_workers_serve_stores_and_a_worker_answers_in_or
             assert twilio_api.messages == []
             with hub("echo worker", env):
                 await eventually(lambda: len(twilio_api.messages) >= 10, within=30)
+                # Status callbacks reach serve, which keeps them; the worker applies them.
+                for reply in twilio_api.messages:
+                    assert await twilio_api.deliver(reply.sid) == 200
+                await eventually(lambda: _delivered(db), within=30)
             assert await queue.llen(ANSWER_QUEUE) == 0
     finally:
         await queue.aclose()

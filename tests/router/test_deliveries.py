@@ -125,10 +125,20 @@ async def test_a_callback_for_a_message_never_sent_here_is_dropped_after_a_while
         await hub.router.close()
 
 
+@pytest.mark.parametrize("receipts", [False, True], ids=["applied-at-once", "kept-first"])
 async def test_callbacks_arriving_together_are_applied_in_order_and_an_opt_out_kept(
-    hubs: tuple[Hub, Hub],
+    db: Database, receipts: bool
 ) -> None:
-    hub, _ = hubs
+    """With receipts (OMNIHUB_ANSWERING=worker, PostgreSQL) a callback is only kept
+    before its acknowledgement, and applied right after."""
+    hub = _hub(db, receipts=receipts)
+    try:
+        await _callbacks_together(hub)
+    finally:
+        await hub.router.close()
+
+
+async def _callbacks_together(hub: Hub) -> None:
     await hub.say(sms("hola", "SM1"))
     await hub.say(sms("hello", "SM2", phone=BEA))
     ana, bea = await _replies(hub.db)
@@ -145,6 +155,7 @@ async def test_callbacks_arriving_together_are_applied_in_order_and_an_opt_out_k
     ]
 
     await asyncio.gather(*(hub.router.delivery(u) for u in updates))
+    await hub.router.idle()
 
     ana, bea = await _replies(hub.db)
     assert ana.delivery_status is DeliveryStatus.READ  # never backwards
