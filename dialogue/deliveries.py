@@ -14,6 +14,10 @@ a retry shortly after, and by every recovery sweep. So an update the provider wa
 we have (a 2xx) is never lost, in particular error 21610, which is an opt-out. One
 still waiting after WAIT_AT_MOST names a message this hub never sent (one sent from
 the provider's console): it is dropped, logged.
+
+With OMNIHUB_ANSWERING=worker on PostgreSQL, `serve` only keeps every callback there,
+in one round trip for all those waiting (as it does with inbound receipts), and a
+worker applies them after the acknowledgement, told through the answer queue.
 """
 
 from __future__ import annotations
@@ -258,8 +262,14 @@ class DeliveryRecorder:
             log.exception("applying waiting status callbacks failed")
 
     async def _tell(self, changed: list[tuple[int, int]]) -> None:
-        if changed and self.on_changed is not None:
+        if not changed or self.on_changed is None:
+            return
+        try:
             await self.on_changed(changed)
+        except Exception:
+            # Committed already: the callback must still be acknowledged, and a live
+            # update missed costs the inbox freshness only (it refetches on the next).
+            log.exception("could not tell of %d delivery changes", len(changed))
 
 
 async def _apply(
