@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     public_url: AnyHttpUrl | None = Field(None, alias="OMNIHUB_PUBLIC_URL")
     # The largest request body accepted (a batch upsert from the shop's systems).
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, alias="OMNIHUB_MAX_BODY_BYTES")
+    # New web-chat visitors one client address may start in 10 minutes; 0 is no limit.
+    # Counted per address the hub sees: behind a proxy, the proxy's (see README).
+    webchat_sessions_per_address: int = Field(
+        30, ge=0, alias="OMNIHUB_WEBCHAT_SESSIONS_PER_ADDRESS"
+    )
 
     twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = Field(None, alias="TWILIO_AUTH_TOKEN")

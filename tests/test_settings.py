@@ -5,11 +5,19 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from adapters.channels.webchat.config import CONFIG as WEBCHAT
 from adapters.settings import Settings
+from adapters.web.app import create_app
 
 
 def test_unset_means_the_embedded_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OMNIHUB_DATABASE_URL", "OMNIHUB_REDIS_URL", "OMNIHUB_RASA_URL", "OMNIHUB_PORT"):
+    for name in (
+        "OMNIHUB_DATABASE_URL",
+        "OMNIHUB_REDIS_URL",
+        "OMNIHUB_RASA_URL",
+        "OMNIHUB_PORT",
+        "OMNIHUB_WEBCHAT_SESSIONS_PER_ADDRESS",
+    ):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
     assert settings.database_url == "sqlite+aiosqlite:///./omnihub.db"
@@ -17,6 +25,7 @@ def test_unset_means_the_embedded_defaults(monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.rasa_url is None
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
     assert settings.public_base == "http://127.0.0.1:8080"
+    assert settings.webchat_sessions_per_address == 30
 
 
 def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,11 +33,15 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("OMNIHUB_REDIS_URL", "redis://cache:6379/0")
     monkeypatch.setenv("OMNIHUB_PUBLIC_URL", "https://hub.example.com/")
     monkeypatch.setenv("OMNIHUB_PORT", "9000")
+    monkeypatch.setenv("OMNIHUB_WEBCHAT_SESSIONS_PER_ADDRESS", "200")
     settings = Settings()
     assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/omnihub"
     assert settings.redis_url == "redis://cache:6379/0"
     assert settings.public_base == "https://hub.example.com"
     assert settings.port == 9000
+    assert settings.webchat_sessions_per_address == 200
+    # The web chat gets it from the hub's app.
+    assert create_app(settings)[WEBCHAT].sessions_per_address == 200
 
 
 def test_a_channel_without_credentials_is_off() -> None:
@@ -48,6 +61,7 @@ def test_a_channel_without_credentials_is_off() -> None:
         ("OMNIHUB_PORT", "eighty"),
         ("TELEGRAM_WEBHOOK_SECRET", "has spaces"),
         ("OMNIHUB_PUBLIC_URL", "not a url"),
+        ("OMNIHUB_WEBCHAT_SESSIONS_PER_ADDRESS", "-1"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(

@@ -45,6 +45,8 @@ def create_app(settings: Settings, *, responder: Responder | None = None) -> web
     api.add_routes(app)
     twilio.add_routes(app)
     telegram.add_routes(app)
-    webchat.add_routes(app)
+    webchat.add_routes(
+        app, webchat.WebchatConfig(sessions_per_address=settings.webchat_sessions_per_address)
+    )
     inbox.add_routes(app)
     return app

@@ -15,11 +15,14 @@ from playwright.async_api import Page, WebSocket, expect
 from pytest_aiohttp.plugin import AiohttpServer
 
 from adapters.channels.webchat import (
+    WebchatConfig,
     WebchatSender,
     add_demo_routes,
     drop_connections,
     identity_hash,
 )
+from adapters.channels.webchat.session import SESSION_THROTTLE
+from adapters.web.throttle import address_key
 from crm.db import Database
 from crm.models import Channel, WebchatSite
 from dialogue.local_bus import InProcessBus
@@ -285,3 +288,26 @@ async def test_a_reply_to_a_closed_panel_shows_an_unread_badge(shop: Shop, page:
     await page.locator(f"{WIDGET} .launcher").click()
     await expect(page.locator(f"{WIDGET} .badge")).to_be_hidden()
     await expect(page.locator(f"{WIDGET} .msg.theirs")).to_have_count(2)
+
+
+async def test_a_visitor_past_the_limit_of_their_address_is_told_and_let_in_later(
+    shop: Shop, page: Page
+) -> None:
+    throttle, browser = shop.hub.app[SESSION_THROTTLE], address_key("127.0.0.1")
+    for _ in range(WebchatConfig().sessions_per_address):  # the neighbours' new chats
+        await throttle.count(browser)
+    await page.goto(shop.page(lang="es"))
+    await page.locator(f"{WIDGET} .launcher").click()
+    await expect(page.locator(WIDGET)).to_have_attribute("data-state", "busy")
+    await expect(page.locator(f"{WIDGET} .status")).to_have_text(
+        "Se han iniciado demasiados chats desde tu red. El chat se conectará solo en unos minutos…"
+    )
+    await say(page, "Hola")  # kept until the chat connects
+    await expect(page.locator(f"{WIDGET} .msg.pending")).to_have_text(["Hola"])
+
+    # The window is over (the widget would wait for Retry-After; going online is sooner).
+    await throttle.cleared(browser)
+    await page.evaluate("window.dispatchEvent(new Event('online'))")
+    await expect(page.locator(WIDGET)).to_have_attribute("data-state", "online")
+    await expect(page.locator(f"{WIDGET} .status")).to_be_hidden()
+    await expect(page.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_text(["Hola"])

@@ -1,6 +1,9 @@
-"""GET /webchat/widget.js and the demo shop page at GET /demo/shop."""
+"""GET /webchat/widget.js, its texts, and the demo shop page at GET /demo/shop."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -14,6 +17,7 @@ from tests.channels.sink import RecordingSink
 from tests.channels.webchat_harness import webchat_app
 
 Client = TestClient[web.Request, web.Application]
+WIDGET = Path(__file__).parents[2] / "adapters" / "channels" / "webchat" / "static" / "widget.js"
 
 
 @pytest.fixture
@@ -42,6 +46,20 @@ async def test_the_widget_script_is_served_cacheably(client: Client) -> None:
         "/webchat/widget.js", headers={"If-None-Match": response.headers["ETag"]}
     )
     assert again.status == 304
+
+
+def test_every_widget_text_is_written_in_the_three_languages() -> None:
+    script = WIDGET.read_text()
+    block = script[script.index("const TEXTS = {") : script.index("\n  };\n")]
+    languages: dict[str, set[str]] = {}
+    for line in block.splitlines():
+        if opened := re.fullmatch(r"    (\w\w): \{", line):
+            current = languages.setdefault(opened[1], set())
+        elif key := re.match(r"      (\w+):", line):
+            current.add(key[1])
+    assert set(languages) == {"en", "es", "pt"}
+    assert languages["es"] == languages["pt"] == languages["en"]
+    assert set(re.findall(r"\bt\.(\w+)", script)) <= languages["en"]
 
 
 @pytest.mark.parametrize(

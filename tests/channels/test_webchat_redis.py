@@ -1,23 +1,27 @@
-"""The web chat across hub processes: two hubs sharing one Redis bus, as two processes would."""
+"""The web chat across hub processes: two hubs sharing one Redis, as two processes would."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from aiohttp import ClientWebSocketResponse, web
+from aiohttp import ClientResponse, ClientWebSocketResponse, web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp.plugin import AiohttpClient
 from redis.asyncio import Redis
 
-from adapters.channels.webchat import WebchatSender
+from adapters.channels.webchat import WebchatConfig, WebchatSender
+from adapters.channels.webchat.session import TOO_MANY_SESSIONS
 from adapters.redis_backends import RedisBus
 from crm.db import Database
 from crm.models import Channel, WebchatSite
+from dialogue.local_bus import InProcessBus
 from dialogue.messages import Outgoing
 from tests.channels.sink import RecordingSink
-from tests.channels.webchat_harness import new_site, webchat_app
+from tests.channels.webchat_harness import from_address, new_site, webchat_app
 
 SHOP = "https://shop.example"
 WAIT = 5.0
@@ -37,6 +41,15 @@ async def buses(redis_url: str) -> AsyncIterator[tuple[RedisBus, RedisBus]]:
     yield pair
     for bus in pair:
         await bus.aclose()
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+async def redis_clients(redis_url: str) -> AsyncIterator[tuple[Redis, Redis]]:
+    """One Redis client per hub, as two processes would have."""
+    clients = (Redis.from_url(redis_url), Redis.from_url(redis_url))
+    yield clients
     for client in clients:
         await client.aclose()
 
@@ -75,3 +88,41 @@ async def test_a_reply_sent_by_one_hub_reaches_a_widget_on_another(
         "Obrigado",
         "m-1",
     )
+
+
+async def test_new_visitors_per_address_are_counted_across_hubs(
+    aiohttp_client: AiohttpClient, db: Database, redis_clients: tuple[Redis, Redis]
+) -> None:
+    site = await new_site(db, SHOP)
+    config = WebchatConfig(sessions_per_address=2)
+    hubs = [
+        await aiohttp_client(webchat_app(db, RecordingSink(), InProcessBus(), config, redis=r))
+        for r in redis_clients
+    ]
+    # Redis outlives the test: this run's visitors come from addresses of their own.
+    subnet = f"127.{random.randrange(256)}.{random.randrange(256)}"
+    browsers: list[TestClient[Any, Any]] = [
+        await aiohttp_client(hub.server, connector=from_address(address))
+        for hub, address in [
+            (hubs[0], subnet + ".10"),
+            (hubs[1], subnet + ".10"),
+            (hubs[1], subnet + ".20"),
+        ]
+    ]
+    here_on_first, here_on_second, elsewhere = browsers
+
+    async def start(client: TestClient[Any, Any], token: str | None = None) -> ClientResponse:
+        body = {"site_key": site.site_key} | ({"token": token} if token else {})
+        return await client.post("/webchat/session", json=body, headers={"Origin": SHOP})
+
+    first = await start(here_on_first)
+    assert first.status == 200
+    assert (await start(here_on_second)).status == 200
+    for client in (here_on_first, here_on_second):
+        refused = await start(client)
+        assert refused.status == 429
+        assert 0 < int(refused.headers["Retry-After"]) <= 600
+        assert (await refused.json())["error"] == TOO_MANY_SESSIONS
+    # A visitor coming back is let in on either hub, and another address is not limited.
+    assert (await start(here_on_second, (await first.json())["token"])).status == 200
+    assert (await start(elsewhere)).status == 200

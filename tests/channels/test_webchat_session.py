@@ -1,4 +1,5 @@
-"""Web-chat sites and POST /webchat/session: origins, CORS, the identity HMAC, resumed tokens."""
+"""Web-chat sites and POST /webchat/session: origins, CORS, the identity HMAC, resumed tokens,
+the limit of new visitors per address."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pytest_aiohttp.plugin import AiohttpClient
 from sqlalchemy import update
 
 from adapters.channels.webchat import WebchatConfig, identity_hash
+from adapters.channels.webchat.session import TOO_MANY_SESSIONS
 from adapters.channels.webchat.tokens import (
     TOKEN_TTL,
     InvalidToken,
@@ -30,9 +32,17 @@ from crm.services.webchat import (
 )
 from dialogue.local_bus import InProcessBus
 from tests.channels.sink import RecordingSink
-from tests.channels.webchat_harness import Clock, new_site, on_both_backends, webchat_app
+from tests.channels.webchat_harness import (
+    Clock,
+    from_address,
+    new_site,
+    on_both_backends,
+    webchat_app,
+)
 
 SHOP = "https://shop.example"
+LIMIT = WebchatConfig().sessions_per_address  # new visitors per address in a window
+WINDOW = WebchatConfig().session_window.total_seconds()
 Client = TestClient[web.Request, web.Application]
 Post = Callable[..., Awaitable[tuple[int, dict[str, Any], dict[str, str]]]]
 
@@ -61,14 +71,24 @@ async def client(aiohttp_client: AiohttpClient, db: Database, clock: Clock) -> C
 @pytest.fixture
 def post(client: Client, site: WebchatSite) -> Post:
     async def post(
-        origin: str | None = SHOP, **body: Any
+        origin: str | None = SHOP, via: Client = client, **body: Any
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         body.setdefault("site_key", site.site_key)
         headers = {"Origin": origin} if origin is not None else {}
-        response = await client.post("/webchat/session", json=body, headers=headers)
+        response = await via.post("/webchat/session", json=body, headers=headers)
         return response.status, await response.json(), dict(response.headers)
 
     return post
+
+
+async def new_visitors(post: Post, count: int, **body: Any) -> list[str]:
+    """Starts `count` sessions without a token, each of which must be let in."""
+    visitors = []
+    for _ in range(count):
+        status, answer, _ = await post(**body)
+        assert status == 200, answer
+        visitors.append(answer["visitor_id"])
+    return visitors
 
 
 # -- sites -----------------------------------------------------------------------------
@@ -279,3 +299,81 @@ async def test_the_preflight_is_answered_for_allowed_origins_only(
     )
     assert refused.status == 403
     assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+# -- new visitors per address ----------------------------------------------------------
+
+
+async def test_past_the_limit_a_new_visitor_gets_a_429_that_says_when_and_no_token(
+    post: Post,
+) -> None:
+    assert len(set(await new_visitors(post, LIMIT))) == LIMIT
+    status, body, headers = await post()
+    assert status == 429
+    assert body == {"error": TOO_MANY_SESSIONS, "retry_after": int(WINDOW)}
+    assert headers["Retry-After"] == str(int(WINDOW))  # the clock has not moved
+    # The shop's page may read the answer, so the widget can tell the visitor.
+    assert headers["Access-Control-Allow-Origin"] == SHOP
+
+
+async def test_refused_visitors_get_nothing_and_do_not_push_the_window_back(
+    post: Post, clock: Clock
+) -> None:
+    await new_visitors(post, LIMIT)
+    clock.advance(WINDOW - 60)
+    for _ in range(3):
+        status, body, headers = await post()
+        assert status == 429
+        assert set(body) == {"error", "retry_after"}  # no token, no visitor
+        assert headers["Retry-After"] == "60"
+    clock.advance(60)
+    await new_visitors(post, LIMIT)  # a new window, counted from its first visitor
+    assert (await post())[0] == 429
+
+
+async def test_a_returning_visitor_is_neither_counted_nor_refused(post: Post) -> None:
+    _, first, _ = await post()
+    for _ in range(LIMIT):
+        status, again, _ = await post(token=first["token"])
+        assert (status, again["visitor_id"]) == (200, first["visitor_id"])
+    await new_visitors(post, LIMIT - 1)
+    assert (await post())[0] == 429
+    # Their neighbours behind the same address took the window's new sessions.
+    status, again, _ = await post(token=first["token"])
+    assert (status, again["visitor_id"]) == (200, first["visitor_id"])
+
+
+async def test_a_token_that_no_longer_holds_counts_as_a_new_visitor(
+    post: Post, clock: Clock
+) -> None:
+    _, first, _ = await post()
+    clock.advance(TOKEN_TTL.total_seconds() + 1)  # also ends the window
+    await new_visitors(post, LIMIT - 1)
+    status, body, _ = await post(token=first["token"])
+    assert status == 200
+    assert body["visitor_id"] != first["visitor_id"]
+    assert (await post(token=first["token"]))[0] == 429
+
+
+async def test_another_address_is_not_limited_by_this_one(
+    aiohttp_client: AiohttpClient, client: Client, post: Post
+) -> None:
+    await new_visitors(post, LIMIT)
+    assert (await post())[0] == 429
+    elsewhere: TestClient[Any, Any] = await aiohttp_client(
+        client.server, connector=from_address("127.0.0.2")
+    )
+    await new_visitors(post, LIMIT, via=elsewhere)
+    assert (await post(via=elsewhere))[0] == 429
+
+
+async def test_a_limit_of_zero_is_no_limit(
+    aiohttp_client: AiohttpClient, db: Database, site: WebchatSite
+) -> None:
+    config = WebchatConfig(sessions_per_address=0)
+    client = await aiohttp_client(webchat_app(db, RecordingSink(), InProcessBus(), config))
+    for _ in range(LIMIT + 1):
+        response = await client.post(
+            "/webchat/session", json={"site_key": site.site_key}, headers={"Origin": SHOP}
+        )
+        assert response.status == 200

@@ -7,13 +7,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
-from aiohttp import web
+from aiohttp import TCPConnector, web
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.channels.webchat import WebchatConfig, add_routes
 from adapters.web.errors import json_errors
-from adapters.web.keys import BUS, DATABASE, INBOUND
+from adapters.web.keys import BUS, DATABASE, INBOUND, REDIS
 from crm.db import Database
 from crm.models import (
     Channel,
@@ -58,15 +59,30 @@ class Clock:
 
 
 def webchat_app(
-    db: Database, sink: InboundSink, bus: Bus, config: WebchatConfig | None = None
+    db: Database,
+    sink: InboundSink,
+    bus: Bus,
+    config: WebchatConfig | None = None,
+    *,
+    redis: Redis | None = None,
 ) -> web.Application:
     """The channel's routes on an app holding only what they need (the lead wires the rest)."""
     app = web.Application(middlewares=[json_errors])
     app[DATABASE] = db
     app[INBOUND] = sink
     app[BUS] = bus
+    if redis is not None:
+        app[REDIS] = redis
     add_routes(app, config)
     return app
+
+
+def from_address(address: str) -> TCPConnector:
+    """Connects from `address`, for a client at another address than 127.0.0.1.
+
+    Linux routes the whole of 127.0.0.0/8 to the loopback interface.
+    """
+    return TCPConnector(local_addr=(address, 0))
 
 
 async def new_site(db: Database, *origins: str, name: str = "Sol & Mar") -> WebchatSite:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -17,7 +18,13 @@ class WebchatConfig:
     # How long subscribing to the bus may take before the socket is given up.
     bus_timeout: float = 5.0
     replay_batch: int = 200
-    clock: Clock = time.time  # tests move it to expire tokens
+    # New visitors one client address may start per window (0: no limit). Not low: a
+    # shop's office, a school or a mobile carrier puts many people behind one address.
+    sessions_per_address: int = 30
+    session_window: timedelta = timedelta(minutes=10)
+    # Tests move it to expire tokens and end throttle windows (a wall clock's rare step
+    # only moves one window's end).
+    clock: Clock = time.time
 
 
 CONFIG = web.AppKey("webchat_config", WebchatConfig)

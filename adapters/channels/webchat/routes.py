@@ -17,10 +17,12 @@ WIDGET_PATH = "/webchat/widget.js"
 def add_routes(app: web.Application, config: WebchatConfig | None = None) -> None:
     """Adds POST /webchat/session, GET /webchat/ws and GET /webchat/widget.js.
 
-    Needs app[DATABASE], app[INBOUND] (the router) and app[BUS] from adapters.web.keys.
+    Needs app[DATABASE], app[INBOUND] (the router) and app[BUS] from adapters.web.keys;
+    with app[REDIS], new sessions are counted in Redis, shared by every hub process.
     """
     app[CONFIG] = config or WebchatConfig()
     app[websocket.CONNECTIONS] = websocket.Connections()
+    app.cleanup_ctx.append(session.throttle_ctx)  # after the hub's Redis, when it has one
     app.on_shutdown.append(_close_sockets)
     app.router.add_post(session.PATH, session.create_session, name="webchatSession")
     app.router.add_route("OPTIONS", session.PATH, session.preflight)

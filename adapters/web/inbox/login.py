@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from html import escape
@@ -21,8 +22,8 @@ from adapters.web.inbox.auth import (
 )
 from adapters.web.inbox.config import InboxConfig
 from adapters.web.inbox.texts import LOGIN, LoginTexts, browser_language
-from adapters.web.inbox.throttle import LocalThrottle, LoginThrottle, RedisThrottle, attempt_key
 from adapters.web.keys import DATABASE
+from adapters.web.throttle import LocalThrottle, RedisThrottle, Throttle
 from crm.services.sessions import open_session, revoke_session
 from crm.services.staff import InvalidCredentials, authenticate_agent
 
@@ -36,17 +37,23 @@ FORM_COOKIE = "omnihub_login_csrf"
 MAX_EMAIL = 320
 MAX_PASSWORD = 1024
 
-THROTTLE = web.AppKey("inbox_login_throttle", LoginThrottle)
-ACCOUNT_THROTTLE = web.AppKey("inbox_account_throttle", LoginThrottle)
+THROTTLE = web.AppKey("inbox_login_throttle", Throttle)
+ACCOUNT_THROTTLE = web.AppKey("inbox_account_throttle", Throttle)
 
 
 def make_throttle(
     config: InboxConfig, redis: Redis | None, *, failures: int | None = None
-) -> LoginThrottle:
+) -> Throttle:
     limit = failures if failures is not None else config.login_failures
     if redis is not None:
-        return RedisThrottle(redis, limit, config.login_window)
+        return RedisThrottle(redis, limit, config.login_window, prefix="omnihub:login:")
     return LocalThrottle(limit, config.login_window)
+
+
+def attempt_key(email: str, address: str | None) -> str:
+    # Hashed: keys may end up in Redis, and emails there would be personal data.
+    raw = f"{email.strip().lower()}|{address or '-'}"
+    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def _page(texts: LoginTexts, language: str, csrf: str, email: str, problem: str | None) -> str:
@@ -145,7 +152,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             return response
     # Counted before the password is checked: guesses sent all at once count too.
     for throttle, key in limits:
-        await throttle.failed(key)
+        await throttle.count(key)
     try:
         async with request.app[DATABASE].transaction() as session:
             agent = await authenticate_agent(session, email, password)

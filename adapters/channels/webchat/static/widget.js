@@ -10,6 +10,8 @@
  * is a hello with that token and the last message id this browser has seen; the hub
  * replays what is newer, says "ready", then relays live frames. Messages the visitor
  * writes carry a client_msg_id and are sent again after every reconnect until acked.
+ * When too many new visitors came from the same address, the session answers 429: the
+ * widget says so and asks again when the hub's answer says it may.
  * Text is only ever put in the page with textContent.
  */
 (function () {
@@ -34,6 +36,9 @@
       close: "Close chat",
       notSent: "Not sent",
       typing: "Writing…",
+      busy:
+        "Too many chats were started from your network. " +
+        "The chat will connect by itself within a few minutes…",
     },
     es: {
       title: "Chatea con nosotros",
@@ -44,6 +49,9 @@
       close: "Cerrar el chat",
       notSent: "No enviado",
       typing: "Escribiendo…",
+      busy:
+        "Se han iniciado demasiados chats desde tu red. " +
+        "El chat se conectará solo en unos minutos…",
     },
     pt: {
       title: "Fale connosco",
@@ -54,6 +62,9 @@
       close: "Fechar o chat",
       notSent: "Não enviada",
       typing: "A escrever…",
+      busy:
+        "Foram iniciadas demasiadas conversas a partir da sua rede. " +
+        "O chat vai ligar-se sozinho dentro de alguns minutos…",
     },
   };
   const MAX_TEXT = 4000;
@@ -61,6 +72,7 @@
   const BACKOFF_FIRST_MS = 500;
   const BACKOFF_MAX_MS = 30000;
   const UNAUTHORIZED = 4401;
+  const TOO_MANY_REQUESTS = 429;
 
   const lang = pickLanguage();
   const t = TEXTS[lang];
@@ -81,7 +93,7 @@
   let isOpen = stored.open === true;
   let unread = 0;
   let socket = null;
-  let state = "idle"; // idle, connecting, online, offline, disabled
+  let state = "idle"; // idle, connecting, online, offline, busy, disabled
   let started = false;
   let needSession = true;
   let attempt = 0;
@@ -148,6 +160,14 @@
 
   class Refused extends Error {}
 
+  // Too many new visitors from this address just now: the hub says when to try again.
+  class Busy extends Error {
+    constructor(seconds) {
+      super("too many new chat sessions from this address");
+      this.seconds = seconds;
+    }
+  }
+
   async function requestSession() {
     const body = { site_key: siteKey };
     if (token) body.token = token;
@@ -166,13 +186,19 @@
     });
     if (response.status >= 400 && response.status < 500) {
       const answer = await response.json().catch(() => ({}));
+      if (response.status === TOO_MANY_REQUESTS) {
+        // From the body: another origin's script cannot read the Retry-After header.
+        const seconds = Number(answer.retry_after);
+        throw new Busy(Number.isFinite(seconds) && seconds > 0 ? seconds : 60);
+      }
       throw new Refused(answer.error || "HTTP " + response.status);
     }
     if (!response.ok) throw new Error("HTTP " + response.status);
     const session = await response.json();
-    if (session.visitor_id !== visitorId) {
-      // Another visitor now (first visit, expired token, other shop account):
-      // what this browser kept belongs to the previous one.
+    if (visitorId !== null && session.visitor_id !== visitorId) {
+      // Another visitor now (expired token, other shop account): what this browser
+      // kept belongs to the previous one. A first visitor keeps what they wrote while
+      // the chat was connecting (or waiting out a 429).
       messages = [];
       pending = [];
       lastSeenId = 0;
@@ -191,7 +217,10 @@
         await requestSession();
         needSession = false;
       } catch (err) {
-        if (err instanceof Refused) {
+        if (err instanceof Busy) {
+          setState("busy");
+          retryTimer = setTimeout(connect, err.seconds * 1000);
+        } else if (err instanceof Refused) {
           disable(err.message);
         } else {
           setState("offline");
@@ -534,6 +563,7 @@
     badge.textContent = String(unread);
     // A first connection that is still under way is not a lost one.
     status.hidden = state === "online" || state === "idle" || (state === "connecting" && attempt === 0);
+    status.textContent = state === "busy" ? t.busy : t.lost;
 
     const nodes = messages.map((m) => {
       const node = bubble(m.direction === "inbound" ? "mine" : "theirs", m.text);
