@@ -15,6 +15,7 @@ from aiohttp import web
 from sqlalchemy import select
 from tqdm import tqdm
 
+from adapters import heap
 from adapters.channels import telegram, webchat
 from adapters.settings import Settings
 from adapters.simulator import PAGE_PATH as SIMULATOR_PAGE
@@ -97,6 +98,7 @@ def _serve(settings: Settings) -> None:
     _run(lambda: _check_schema(settings))
     app = create_app(settings)
     app.cleanup_ctx.append(workers_ctx)
+    app.on_startup.append(heap.settle_on_startup)
     click.echo(f"omnihub listening on http://{settings.host}:{settings.port}")
     _announce(settings)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
@@ -114,8 +116,12 @@ def worker() -> None:
     settings = _settings()
     _run(lambda: _check_schema(settings))
 
+    def started() -> None:
+        heap.settle()
+        _announce(settings)
+
     async def main(db: Database) -> None:
-        await run_worker(settings, db, on_start=lambda: _announce(settings))
+        await run_worker(settings, db, on_start=started)
 
     _run(lambda: _with_db(settings, main))
 
@@ -148,6 +154,7 @@ def demo() -> None:
         demo_settings, simulated = providers.fill_in(settings)  # never replaces real ones
         app = create_app(demo_settings)
         app.cleanup_ctx.append(workers_ctx)
+        app.on_startup.append(heap.settle_on_startup)
         webchat.add_demo_routes(app, site_key)
         add_simulator_routes(app, providers)
 
