@@ -238,6 +238,7 @@ class FakeTwilioApi:
         self.auth_token = auth_token
         self.numbers = None if numbers is None else frozenset(_bare(n) for n in numbers)
         self.messages: list[FakeMessage] = []
+        self._by_sid: dict[str, FakeMessage] = {}
         # Told of each message accepted, as it is (the router benchmark's provider
         # process reports them to the benchmark).
         self.on_message: Callable[[FakeMessage], None] | None = None
@@ -317,10 +318,7 @@ class FakeTwilioApi:
         self._forwards[public_base.rstrip("/")] = to.rstrip("/")
 
     def message(self, sid: str) -> FakeMessage:
-        for message in self.messages:
-            if message.sid == sid:
-                return message
-        raise KeyError(sid)
+        return self._by_sid[sid]
 
     async def callback(self, sid: str, status: str, error_code: str | None = None) -> int:
         """POST a signed status callback for message `sid`; returns the hub's HTTP status."""
@@ -394,6 +392,7 @@ class FakeTwilioApi:
         except TwilioApiError as exc:
             return _error(exc)
         self.messages.append(message)
+        self._by_sid[message.sid] = message
         if self.on_message is not None:
             self.on_message(message)
         return web.json_response(message.resource(), status=201)
