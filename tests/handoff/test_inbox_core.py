@@ -139,10 +139,11 @@ async def test_outside_the_teams_hours_the_customer_is_told_when_they_are_back(
     async with db.transaction() as session:
         await world.build(session, utcnow())
     now = datetime.now(UTC)
-    # Open one hour a week, starting in two days: closed now, whatever the day.
-    opens = now + timedelta(days=2)
+    # Open one hour a week, from 10:00 in two days: closed now, whatever the day and
+    # hour (an hour taken from now's would wrap past midnight when run at 23:xx).
+    opens = (now + timedelta(days=2)).replace(hour=10, minute=0)
     day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[opens.weekday()]
-    support = SupportHours.parse(f"{day} {opens:%H}:00-{(opens + timedelta(hours=1)):%H}:59")
+    support = SupportHours.parse(f"{day} 10:00-10:59")
     chat = Chat(db, nlu, support=support)
     said = await chat.sms("quiero hablar con una persona", ANA.phone)
     assert said.has("Ahora no hay nadie: volvemos el", f"a las {opens:%H}:00")
