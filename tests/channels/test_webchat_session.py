@@ -34,11 +34,11 @@ from dialogue.local_bus import InProcessBus
 from tests.channels.sink import RecordingSink
 from tests.channels.webchat_harness import (
     Clock,
-    from_address,
     new_site,
     on_both_backends,
     webchat_app,
 )
+from tests.loopback import from_address
 
 SHOP = "https://shop.example"
 LIMIT = WebchatConfig().sessions_per_address  # new visitors per address in a window
