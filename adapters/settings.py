@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from crm.db import DEFAULT_URL, async_url
 from dialogue.inbox import SupportHours
@@ -32,8 +33,12 @@ class Settings(BaseSettings):
     public_url: AnyHttpUrl | None = Field(None, alias="OMNIHUB_PUBLIC_URL")
     # The largest request body accepted (a batch upsert from the shop's systems).
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, alias="OMNIHUB_MAX_BODY_BYTES")
+    # The reverse proxies in front of the hub (addresses or networks): a request from one
+    # of them is counted by the client address its X-Forwarded-For names. Empty: none.
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        (), alias="OMNIHUB_TRUSTED_PROXIES"
+    )
     # New web-chat visitors one client address may start in 10 minutes; 0 is no limit.
-    # Counted per address the hub sees: behind a proxy, the proxy's (see README).
     webchat_sessions_per_address: int = Field(
         30, ge=0, alias="OMNIHUB_WEBCHAT_SESSIONS_PER_ADDRESS"
     )
@@ -89,6 +94,23 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        networks = []
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                # Strict: "10.0.0.1/8" is refused rather than read as the whole 10.0.0.0/8.
+                networks.append(ip_network(entry))
+            except ValueError as exc:
+                raise ValueError(
+                    f"{exc}; give addresses or networks, comma-separated: "
+                    "10.0.0.5, 10.0.0.0/8, 2001:db8::/32"
+                ) from exc
+        return tuple(networks)
 
     @property
     def public_base(self) -> str:

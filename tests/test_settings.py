@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
+
 import pytest
 from pydantic import ValidationError
 
@@ -17,6 +19,7 @@ def test_unset_means_the_embedded_defaults(monkeypatch: pytest.MonkeyPatch) -> N
         "OMNIHUB_RASA_URL",
         "OMNIHUB_PORT",
         "OMNIHUB_WEBCHAT_SESSIONS_PER_ADDRESS",
+        "OMNIHUB_TRUSTED_PROXIES",
     ):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
@@ -26,6 +29,7 @@ def test_unset_means_the_embedded_defaults(monkeypatch: pytest.MonkeyPatch) -> N
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
     assert settings.public_base == "http://127.0.0.1:8080"
     assert settings.webchat_sessions_per_address == 30
+    assert settings.trusted_proxies == ()  # request.remote is the client
 
 
 def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,6 +46,19 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.webchat_sessions_per_address == 200
     # The web chat gets it from the hub's app.
     assert create_app(settings)[WEBCHAT].sessions_per_address == 200
+
+
+def test_trusted_proxies_are_addresses_and_networks_separated_by_commas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OMNIHUB_TRUSTED_PROXIES", " 10.0.0.0/8, 192.168.1.7 ,2001:db8::/32,")
+    assert Settings().trusted_proxies == (
+        ip_network("10.0.0.0/8"),
+        ip_network("192.168.1.7/32"),
+        ip_network("2001:db8::/32"),
+    )
+    monkeypatch.setenv("OMNIHUB_TRUSTED_PROXIES", "")
+    assert Settings().trusted_proxies == ()
 
 
 def test_a_channel_without_credentials_is_off() -> None:
@@ -62,6 +79,11 @@ def test_a_channel_without_credentials_is_off() -> None:
         ("TELEGRAM_WEBHOOK_SECRET", "has spaces"),
         ("OMNIHUB_PUBLIC_URL", "not a url"),
         ("OMNIHUB_WEBCHAT_SESSIONS_PER_ADDRESS", "-1"),
+        ("OMNIHUB_TRUSTED_PROXIES", "proxy.internal"),
+        ("OMNIHUB_TRUSTED_PROXIES", "10.0.0.0/8 192.168.1.7"),
+        ("OMNIHUB_TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("OMNIHUB_TRUSTED_PROXIES", "10.0.0.0/8, 300.1.2.3"),
+        ("OMNIHUB_TRUSTED_PROXIES", "*"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(
@@ -69,6 +91,16 @@ def test_bad_values_are_refused_with_the_variable_named(
 ) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name):
+        Settings()
+
+
+def test_a_network_written_with_its_host_bits_is_refused_not_widened(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OMNIHUB_TRUSTED_PROXIES", "10.0.0.1/8")
+    with pytest.raises(
+        ValidationError, match=r"(?s)OMNIHUB_TRUSTED_PROXIES.*10\.0\.0\.1/8 has host bits set"
+    ):
         Settings()
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from redis.asyncio import Redis
 
 from adapters.channels import telegram, twilio, webchat
 from adapters.hub import RESPONDER, hub_ctx
 from adapters.settings import Settings
 from adapters.web import api, health, inbox
+from adapters.web.client_address import forwarded_client
 from adapters.web.errors import json_errors
 from adapters.web.keys import DATABASE, REDIS, SETTINGS
 from crm.db import Database
@@ -36,7 +38,11 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, *, responder: Responder | None = None) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
+    middlewares: list[Middleware] = [json_errors]
+    if settings.trusted_proxies:
+        # First: every handler and middleware after it sees the client as request.remote.
+        middlewares.insert(0, forwarded_client(settings.trusted_proxies))
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[SETTINGS] = settings
     if responder is not None:
         app[RESPONDER] = responder

@@ -21,7 +21,8 @@ from crm.models import Channel, WebchatSite
 from dialogue.local_bus import InProcessBus
 from dialogue.messages import Outgoing
 from tests.channels.sink import RecordingSink
-from tests.channels.webchat_harness import from_address, new_site, webchat_app
+from tests.channels.webchat_harness import new_site, webchat_app
+from tests.loopback import from_address
 
 SHOP = "https://shop.example"
 WAIT = 5.0

@@ -21,6 +21,8 @@ from adapters.channels.webchat.tokens import (
     issue_token,
     read_token,
 )
+from adapters.settings import Settings
+from adapters.web.app import create_app
 from crm.db import Database
 from crm.models import WebchatSite
 from crm.services.webchat import (
@@ -34,11 +36,12 @@ from dialogue.local_bus import InProcessBus
 from tests.channels.sink import RecordingSink
 from tests.channels.webchat_harness import (
     Clock,
-    from_address,
     new_site,
     on_both_backends,
     webchat_app,
 )
+from tests.loopback import from_address
+from tests.router.doubles import EchoResponder
 
 SHOP = "https://shop.example"
 LIMIT = WebchatConfig().sessions_per_address  # new visitors per address in a window
@@ -377,3 +380,50 @@ async def test_a_limit_of_zero_is_no_limit(
             "/webchat/session", json={"site_key": site.site_key}, headers={"Origin": SHOP}
         )
         assert response.status == 200
+
+
+# -- behind a reverse proxy ------------------------------------------------------------
+
+
+@pytest.fixture
+async def via_proxy(aiohttp_client: AiohttpClient, database_url: str) -> Client:
+    """The whole hub, trusting the reverse proxy at 127.0.0.1; 2 new visitors per address."""
+    settings = Settings(
+        OMNIHUB_DATABASE_URL=database_url,
+        OMNIHUB_TRUSTED_PROXIES="127.0.0.1/32",
+        OMNIHUB_WEBCHAT_SESSIONS_PER_ADDRESS="2",
+    )
+    return await aiohttp_client(create_app(settings, responder=EchoResponder()))
+
+
+async def new_visitor_from(client: TestClient[Any, Any], site: WebchatSite, forwarded: str) -> int:
+    response = await client.post(
+        "/webchat/session",
+        json={"site_key": site.site_key},
+        headers={"Origin": SHOP, "X-Forwarded-For": forwarded},
+    )
+    return response.status
+
+
+async def test_behind_a_trusted_proxy_each_visitor_address_has_its_own_limit(
+    via_proxy: Client, site: WebchatSite
+) -> None:
+    async def visitors(*forwarded: str) -> list[int]:
+        return [await new_visitor_from(via_proxy, site, address) for address in forwarded]
+
+    assert await visitors(*["198.51.100.7"] * 3) == [200, 200, 429]
+    assert await visitors(*["198.51.100.8"] * 3) == [200, 200, 429]  # the proxy's other visitor
+    # Still an IPv6 subscriber by their /64.
+    one_64 = ("2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:1::3")
+    assert await visitors(*one_64) == [200, 200, 429]
+    assert await visitors("2001:db8:0:2::1") == [200]
+
+
+async def test_a_client_that_is_not_the_proxy_does_not_escape_with_x_forwarded_for(
+    aiohttp_client: AiohttpClient, via_proxy: Client, site: WebchatSite
+) -> None:
+    direct: TestClient[Any, Any] = await aiohttp_client(
+        via_proxy.server, connector=from_address("127.0.0.2")
+    )
+    made_up = [await new_visitor_from(direct, site, f"198.51.100.{n}") for n in range(3)]
+    assert made_up == [200, 200, 429]

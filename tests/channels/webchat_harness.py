@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
-from aiohttp import TCPConnector, web
+from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -75,14 +75,6 @@ def webchat_app(
         app[REDIS] = redis
     add_routes(app, config)
     return app
-
-
-def from_address(address: str) -> TCPConnector:
-    """Connects from `address`, for a client at another address than 127.0.0.1.
-
-    Linux routes the whole of 127.0.0.0/8 to the loopback interface.
-    """
-    return TCPConnector(local_addr=(address, 0))
 
 
 async def new_site(db: Database, *origins: str, name: str = "Sol & Mar") -> WebchatSite:

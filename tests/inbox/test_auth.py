@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from pytest_aiohttp.plugin import AiohttpClient
 from sqlalchemy import update
 
 from crm.models import AgentRole, AgentSession, utcnow
@@ -20,6 +21,7 @@ from tests.inbox.conftest import (
     login_form_token,
     sign_in,
 )
+from tests.loopback import from_address
 
 
 @pytest.mark.parametrize(
@@ -139,6 +141,41 @@ async def test_repeated_failures_block_that_email_from_that_address(hub: Hub) ->
     assert "omnihub_session" not in blocked.cookies
     # Someone else at the same address is not locked out by Sara's attacker.
     assert await sign_in(client, "rui@shop.test", PASSWORD) is not None
+
+
+async def test_behind_a_trusted_proxy_an_attacker_does_not_lock_out_the_others(
+    make_hub: MakeHub, aiohttp_client: AiohttpClient
+) -> None:
+    hub = await make_hub(OMNIHUB_TRUSTED_PROXIES="127.0.0.1/32")  # the test client's
+    async with hub.db.transaction() as session:
+        await create_agent(session, "sara@shop.test", "Sara", AgentRole.AGENT, PASSWORD)
+    attacker = await aiohttp_client(hub.server, headers={"X-Forwarded-For": "203.0.113.66"})
+    for _ in range(5):
+        assert await sign_in(attacker, "sara@shop.test", "guess") is None
+    assert await sign_in(attacker, "sara@shop.test", PASSWORD) is None  # 429
+    # Sara comes through the same proxy, from her own address.
+    sara = await aiohttp_client(hub.server, headers={"X-Forwarded-For": "198.51.100.7"})
+    assert await sign_in(sara, "sara@shop.test", PASSWORD) is not None
+
+
+async def test_a_client_that_is_not_the_proxy_does_not_escape_with_x_forwarded_for(
+    make_hub: MakeHub, aiohttp_client: AiohttpClient
+) -> None:
+    hub = await make_hub(OMNIHUB_TRUSTED_PROXIES="127.0.0.1/32")
+    async with hub.db.transaction() as session:
+        await create_agent(session, "sara@shop.test", "Sara", AgentRole.AGENT, PASSWORD)
+    direct = await aiohttp_client(hub.server, connector=from_address("127.0.0.2"))
+    token = await login_form_token(direct)
+    answers = []
+    for n in range(6):
+        response = await direct.post(
+            "/inbox/login",
+            data={"email": "sara@shop.test", "password": "guess", "csrf": token},
+            headers={"X-Forwarded-For": f"198.51.100.{n}"},
+            allow_redirects=False,
+        )
+        answers.append(response.status)
+    assert answers == [401] * 5 + [429]
 
 
 async def test_guesses_sent_all_at_once_are_counted_too(hub: Hub) -> None:

@@ -100,7 +100,8 @@ async def create_session(request: web.Request) -> web.Response:
     visitor_id = _resumed_visitor(site, body.get("token"), shop_user, clock)
     if visitor_id is None:
         # Only new visitors count: one whose token still holds is let back in whatever
-        # their neighbours behind the same address started meanwhile.
+        # their neighbours behind the same address started meanwhile. request.remote is
+        # the client's, also behind OMNIHUB_TRUSTED_PROXIES (adapters/web/client_address.py).
         throttle = request.app.get(SESSION_THROTTLE)
         wait = None if throttle is None else await throttle.count(address_key(request.remote))
         if wait is not None:

@@ -140,6 +140,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     field = str(form.get(CSRF_FIELD, ""))
     if not cookie or not hmac.compare_digest(cookie.encode(), field.encode()):
         return _form_response(request, status=403, email=email, problem=texts.expired)
+    # request.remote is the client's, also behind OMNIHUB_TRUSTED_PROXIES (client_address.py).
     limits = (
         (request.app[THROTTLE], attempt_key(email, request.remote)),
         (request.app[ACCOUNT_THROTTLE], attempt_key(email, None)),
