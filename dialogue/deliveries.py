@@ -29,7 +29,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.db import AutocommitWriter, Database
@@ -78,31 +90,67 @@ _FIND = select(
         bindparam("keys", expanding=True)
     )
 )
+# Guarded in the statement, not only in Python: another transaction (a sweep, another
+# process) may have moved the same message on since it was read, and an UPDATE waits
+# for that one and then sees its row.
+_current_rank = case(
+    {status: rank for status, rank in _PROGRESS.items()},
+    value=_messages.c.delivery_status,
+    else_=0,
+)
+_NEW_STATUS = bindparam("b_status", type_=_messages.c.delivery_status.type)
+_NEW_ERROR = bindparam("b_error", type_=_messages.c.error_code.type)
 _UPDATE = (
     update(_messages)
     .where(_messages.c.id == bindparam("b_id"))
     .values(
-        delivery_status=bindparam("b_status"),
-        error_code=bindparam("b_error"),
+        delivery_status=case(
+            (_current_rank <= bindparam("b_rank"), _NEW_STATUS), else_=_messages.c.delivery_status
+        ),
+        error_code=func.coalesce(_NEW_ERROR, _messages.c.error_code),
         updated_at=bindparam("b_now"),
     )
 )
+# An opt-out is recorded by the one transaction that sets its code on the message.
+_SET_OPTED_OUT = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("b_id"))
+    .where((_messages.c.error_code.is_(None)) | (_messages.c.error_code != OPTED_OUT_CODE))
+    .values(error_code=OPTED_OUT_CODE, updated_at=bindparam("b_now"))
+    .returning(_messages.c.id)
+)
 _KEEP = insert(_waiting)
-_WAITING = (
+_SENT = and_(
+    _messages.c.channel == _waiting.c.channel,
+    _messages.c.provider_message_id == _waiting.c.provider_message_id,
+)
+# The kept updates whose message is now recorded: those still unplaced are not read
+# again and again (they may be many: callbacks for messages sent from elsewhere).
+_PLACEABLE = (
     select(
         _waiting.c.id,
         _waiting.c.channel,
         _waiting.c.provider_message_id,
         _waiting.c.status,
         _waiting.c.error_code,
-        _waiting.c.received_at,
     )
-    .where(_waiting.c.id > bindparam("after"))
+    .where(_waiting.c.id > bindparam("after"), exists().where(_SENT))
     .order_by(_waiting.c.id)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
 _FORGET = delete(_waiting).where(_waiting.c.id.in_(bindparam("ids", expanding=True)))
+_EXPIRE = (
+    delete(_waiting)
+    .where(_waiting.c.received_at <= bindparam("old"), ~exists().where(_SENT))
+    .returning(
+        _waiting.c.channel,
+        _waiting.c.provider_message_id,
+        _waiting.c.status,
+        _waiting.c.error_code,
+    )
+)
+_FRESH = select(_waiting.c.id).where(_waiting.c.received_at > bindparam("since")).limit(1)
 
 # Told after each commit, with the (conversation id, message id) of every message whose
 # status changed (the inbox shows them live).
@@ -119,6 +167,7 @@ class _Found:
     status: DeliveryStatus
     error_code: str | None
     changed: bool = False
+    new_error: str | None = None  # the error code this batch brings, if any
 
 
 class DeliveryRecorder:
@@ -141,6 +190,7 @@ class DeliveryRecorder:
         self._applying: asyncio.Task[None] | None = None
         self._apply_again = False
         self._retry: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def record(self, update_: DeliveryUpdate) -> None:
         """Record one update; returns once it is committed (applied, or kept waiting)."""
@@ -157,6 +207,8 @@ class DeliveryRecorder:
 
     def apply_soon(self) -> None:
         """Apply the waiting updates, in a task of this process (one at a time)."""
+        if self._closed:
+            return  # the next start's sweep applies them
         self._apply_again = True
         if self._applying is None:
             self._applying = asyncio.create_task(self._apply_all())
@@ -172,27 +224,30 @@ class DeliveryRecorder:
             await asyncio.wait([self._applying])
 
     async def close(self) -> None:
-        """Give up the retry waiting to run (the sweeps apply what it would have) and
+        """Stop applying (what is left waits in the database for a sweep) and let go of
         the writer's connection."""
-        retry, self._retry = self._retry, None
-        if retry is not None:
-            retry.cancel()
-            await asyncio.gather(retry, return_exceptions=True)
+        self._closed = True
+        tasks = [t for t in (self._retry, self._applying) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._writer.close()
 
-    async def apply_waiting(self) -> int:
-        """Apply the kept updates whose message is now found; drop those too old.
+    async def apply_waiting(self) -> None:
+        """Apply the kept updates whose message is now recorded; drop those still
+        unplaced after WAIT_AT_MOST; look again soon while some are fresh.
 
-        Returns how many were applied. Safe in every process at once: each takes the
-        rows it works on (SKIP LOCKED on PostgreSQL; SQLite has one writer).
+        Safe in every process at once: each takes the rows it applies (SKIP LOCKED on
+        PostgreSQL; SQLite has one writer), and the statements guard each message's
+        status themselves.
         """
-        applied, after, fresh = 0, 0, False
+        after = 0
         while True:
             now = self.clock()
             async with self.db.transaction() as session:
                 conn = await session.connection()
                 rows = (
-                    await conn.execute(_WAITING, {"after": after, "limit": WAITING_BATCH})
+                    await conn.execute(_PLACEABLE, {"after": after, "limit": WAITING_BATCH})
                 ).all()
                 if not rows:
                     break
@@ -201,22 +256,30 @@ class DeliveryRecorder:
                     DeliveryUpdate(r.channel, r.provider_message_id, r.status, r.error_code)
                     for r in rows
                 ]
-                changed, unplaced = await _apply(session, updates, now)
-                old = now - WAIT_AT_MOST
-                expired = [rows[i].id for i in unplaced if rows[i].received_at <= old]
-                fresh |= any(rows[i].received_at > now - RETRY_WITHIN for i in unplaced)
-                done = [r.id for i, r in enumerate(rows) if i not in unplaced]
-                if done or expired:
-                    await conn.execute(_FORGET, {"ids": done + expired})
-            for row_id in expired:
-                log.warning("dropped a status callback for a message never sent here (%d)", row_id)
-            applied += len(done)
+                changed, _ = await _apply(session, updates, now)
+                await conn.execute(_FORGET, {"ids": [r.id for r in rows]})
             await self._tell(changed)
             if len(rows) < WAITING_BATCH:
                 break
-        if fresh:  # their sends are probably being recorded right now
+        now = self.clock()
+        async with self.db.connection() as conn:
+            expired = (await conn.execute(_EXPIRE, {"old": now - WAIT_AT_MOST})).all()
+            fresh = (await conn.execute(_FRESH, {"since": now - RETRY_WITHIN})).first()
+        for row in expired:
+            # Most likely a message sent from elsewhere (the provider's console); an
+            # opt-out among them is worth a person's look.
+            level = logging.ERROR if row.error_code == OPTED_OUT_CODE else logging.WARNING
+            log.log(
+                level,
+                "dropped a %s status callback (%s, error %s) for %s message %s, never sent here",
+                row.status,
+                row.provider_message_id,
+                row.error_code,
+                row.channel,
+                row.provider_message_id,
+            )
+        if fresh is not None:  # their sends are probably being recorded right now
             self._retry_soon()
-        return applied
 
     async def _apply_all(self) -> None:
         try:
@@ -250,16 +313,15 @@ class DeliveryRecorder:
         return [None] * len(updates)
 
     def _retry_soon(self) -> None:
-        if self._retry is None:
+        if self._retry is None and not self._closed:
             self._retry = asyncio.create_task(self._retry_later())
 
     async def _retry_later(self) -> None:
         try:
             await asyncio.sleep(WAITING_RETRY)
-            self._retry = None
-            await self.apply_waiting()
-        except Exception:  # the sweeps try again
-            log.exception("applying waiting status callbacks failed")
+        finally:
+            self._retry = None  # from here on a new retry may be asked for
+        self.apply_soon()  # tracked, so that close() stops it
 
     async def _tell(self, changed: list[tuple[int, int]]) -> None:
         if not changed or self.on_changed is None:
@@ -289,7 +351,6 @@ async def _apply(
         for row in await conn.execute(_FIND, {"keys": keys})
     }
     unplaced: set[int] = set()
-    opted_out: list[_Found] = []
     for index, update_ in enumerate(updates):
         message = found.get((update_.channel, update_.provider_id))
         if message is None:
@@ -300,15 +361,18 @@ async def _apply(
             message.status = update_.status
         if update_.error_code and update_.error_code != message.error_code:
             message.error_code = update_.error_code
+            message.new_error = update_.error_code
             message.changed = True
-            if update_.error_code == OPTED_OUT_CODE:
-                opted_out.append(message)
     changed = sorted((m for m in found.values() if m.changed), key=lambda m: m.id)
     if changed:
         await conn.execute(_UPDATE, [_update_row(m, now) for m in changed])
-    for message in opted_out:
-        source = f"provider:{OPTED_OUT_CODE}"
-        await record_opt_out(session, message.conversation_id, message.channel, source, now)
+    for message in changed:
+        if message.new_error != OPTED_OUT_CODE:
+            continue
+        # Set here, not by a transaction before this one: the opt-out is this one's.
+        if await conn.scalar(_SET_OPTED_OUT, {"b_id": message.id, "b_now": now}) is not None:
+            source = f"provider:{OPTED_OUT_CODE}"
+            await record_opt_out(session, message.conversation_id, message.channel, source, now)
     return [(m.conversation_id, m.id) for m in changed], unplaced
 
 
@@ -316,7 +380,9 @@ def _update_row(message: _Found, now: datetime) -> dict[str, Any]:
     return {
         "b_id": message.id,
         "b_status": message.status,
-        "b_error": message.error_code,
+        "b_rank": _PROGRESS.get(message.status, 0),
+        # Only a code this batch brought: NULL keeps what the message has.
+        "b_error": None if message.new_error == OPTED_OUT_CODE else message.new_error,
         "b_now": now,
     }
 

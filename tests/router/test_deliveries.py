@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from crm.db import Database
 from crm.models import (
@@ -19,8 +19,10 @@ from crm.models import (
     WaitingDeliveryUpdate,
     utcnow,
 )
+from dialogue import deliveries
 from dialogue.deliveries import WAIT_AT_MOST
 from dialogue.messages import DeliveryUpdate
+from tests.polling import eventually
 from tests.router.test_router import Hub, _hub, sms
 
 ANA = "+34612345678"
@@ -166,3 +168,100 @@ async def _callbacks_together(hub: Hub) -> None:
         (Channel.SMS, False, "provider:21610")
     ]
     assert await _waiting(hub.db) == 0
+
+
+async def test_two_processes_applying_kept_callbacks_at_once_never_move_a_status_back(
+    hubs: tuple[Hub, Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each page of kept callbacks is applied by whichever process takes it first; a
+    message's `read` and its later-kept `sent` may be applied by different ones."""
+    first, second = hubs
+    phones = [f"+346123456{n:02d}" for n in range(20)]
+    for n, phone in enumerate(phones):
+        await first.say(sms("hola", f"SM{n}", phone=phone))
+    replies = await _replies(first.db)
+    now = utcnow()
+    async with first.db.transaction() as s:
+        for status in (DeliveryStatus.READ, DeliveryStatus.SENT):
+            s.add_all(
+                WaitingDeliveryUpdate(
+                    channel=Channel.SMS,
+                    provider_message_id=reply.provider_message_id,
+                    status=status,
+                    received_at=now,
+                )
+                for reply in replies
+            )
+    monkeypatch.setattr(deliveries, "WAITING_BATCH", 7)  # pages that interleave
+
+    await asyncio.gather(first.router.recover(), second.router.recover())
+
+    assert {r.delivery_status for r in await _replies(first.db)} == {DeliveryStatus.READ}
+    assert await _waiting(first.db) == 0
+
+
+async def test_one_opt_out_when_two_processes_get_the_same_21610_at_once(
+    hubs: tuple[Hub, Hub],
+) -> None:
+    first, second = hubs
+    await first.say(sms("hola", "SM1"))
+    (reply,) = await _replies(first.db)
+    assert reply.provider_message_id is not None
+    update = DeliveryUpdate(
+        Channel.SMS, reply.provider_message_id, DeliveryStatus.UNDELIVERED, "21610"
+    )
+
+    await asyncio.gather(first.router.delivery(update), second.router.delivery(update))
+
+    async with first.db.transaction() as s:
+        consents = (await s.scalars(select(Consent))).all()
+    assert [(c.granted, c.source) for c in consents] == [(False, "provider:21610")]
+
+
+async def test_closing_stops_the_retry_of_callbacks_kept_for_later(db: Database) -> None:
+    hub = _hub(db)
+    await hub.router.delivery(DeliveryUpdate(Channel.SMS, "SMlater", DeliveryStatus.SENT))
+    await hub.router.close()
+
+    left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    assert [t.get_coro() for t in left] == []
+    assert await _waiting(db) == 1  # for the next start's sweep
+
+
+async def test_an_older_status_never_overwrites_one_committed_meanwhile(
+    hubs: tuple[Hub, Hub],
+) -> None:
+    """`sent` is read against the message as it was (queued), then waits for the
+    transaction applying `read` to the same message, which commits first."""
+    hub, _ = hubs
+    if hub.db.dialect != "postgresql":
+        pytest.skip("SQLite runs one writing transaction at a time")
+    await hub.say(sms("hola", "SM1"))
+    (reply,) = await _replies(hub.db)
+    assert reply.provider_message_id is not None
+    read, sent = (
+        DeliveryUpdate(Channel.SMS, reply.provider_message_id, status)
+        for status in (DeliveryStatus.READ, DeliveryStatus.SENT)
+    )
+
+    async def apply(update: DeliveryUpdate) -> None:
+        async with hub.db.transaction() as session:
+            await deliveries._apply(session, [update], utcnow())
+
+    async with hub.db.transaction() as first:
+        await deliveries._apply(first, [read], utcnow())  # holds the message's row
+        later = asyncio.create_task(apply(sent))
+        await eventually(lambda: _waiting_for_a_lock(hub.db))
+    await later
+
+    (reply,) = await _replies(hub.db)
+    assert reply.delivery_status is DeliveryStatus.READ
+
+
+async def _waiting_for_a_lock(db: Database) -> bool:
+    async with db.transaction() as s:
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return bool(await s.scalar(query))
