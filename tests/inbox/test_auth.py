@@ -311,3 +311,26 @@ async def test_an_agent_may_not_assign_queue_or_read_metrics(hub: Hub) -> None:
     assert (await sara.get("/inbox/api/metrics")).status == 403
     detail = await sara.json(base)
     assert detail["summary"]["assigned_agent"] is None
+
+
+async def test_an_ipv6_client_changing_its_address_within_its_64_is_still_limited(
+    make_hub: MakeHub, aiohttp_client: AiohttpClient
+) -> None:
+    hub = await make_hub(OMNIHUB_TRUSTED_PROXIES="127.0.0.1/32")
+    async with hub.db.transaction() as session:
+        await create_agent(session, "sara@shop.test", "Sara", AgentRole.AGENT, PASSWORD)
+    client = await aiohttp_client(hub.server)
+    token = await login_form_token(client)
+    answers = []
+    for n in range(6):
+        response = await client.post(
+            "/inbox/login",
+            data={"email": "sara@shop.test", "password": "guess", "csrf": token},
+            headers={"X-Forwarded-For": f"2001:db8:1:2::{n + 1:x}"},  # one /64
+            allow_redirects=False,
+        )
+        answers.append(response.status)
+    assert answers == [401] * 5 + [429]
+    # Another subscriber's /64 is not locked out.
+    other = await aiohttp_client(hub.server, headers={"X-Forwarded-For": "2001:db8:1:3::1"})
+    assert await sign_in(other, "sara@shop.test", PASSWORD) is not None

@@ -23,7 +23,7 @@ from adapters.web.inbox.auth import (
 from adapters.web.inbox.config import InboxConfig
 from adapters.web.inbox.texts import LOGIN, LoginTexts, browser_language
 from adapters.web.keys import DATABASE
-from adapters.web.throttle import LocalThrottle, RedisThrottle, Throttle
+from adapters.web.throttle import LocalThrottle, RedisThrottle, Throttle, address_key
 from crm.services.sessions import open_session, revoke_session
 from crm.services.staff import InvalidCredentials, authenticate_agent
 
@@ -142,7 +142,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _form_response(request, status=403, email=email, problem=texts.expired)
     # request.remote is the client's, also behind OMNIHUB_TRUSTED_PROXIES (client_address.py).
     limits = (
-        (request.app[THROTTLE], attempt_key(email, request.remote)),
+        # An IPv6 client counts by its /64, which one subscriber holds whole.
+        (request.app[THROTTLE], attempt_key(email, address_key(request.remote))),
         (request.app[ACCOUNT_THROTTLE], attempt_key(email, None)),
     )
     for throttle, key in limits:
