@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from prometheus_client import REGISTRY
 from pytest_aiohttp.plugin import AiohttpClient
 from sqlalchemy import update
 
@@ -307,12 +308,18 @@ async def test_the_preflight_is_answered_for_allowed_origins_only(
 # -- new visitors per address ----------------------------------------------------------
 
 
+def _refused() -> float:
+    return REGISTRY.get_sample_value("omnihub_webchat_sessions_refused_total") or 0.0
+
+
 async def test_past_the_limit_a_new_visitor_gets_a_429_that_says_when_and_no_token(
     post: Post,
 ) -> None:
     assert len(set(await new_visitors(post, LIMIT))) == LIMIT
+    refused_before = _refused()
     status, body, headers = await post()
     assert status == 429
+    assert _refused() == refused_before + 1  # on /metrics
     assert body == {"error": TOO_MANY_SESSIONS, "retry_after": int(WINDOW)}
     assert headers["Retry-After"] == str(int(WINDOW))  # the clock has not moved
     # The shop's page may read the answer, so the widget can tell the visitor.

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import Counter
 
 from adapters.channels.webchat.config import CONFIG
 from adapters.channels.webchat.tokens import (
@@ -35,6 +36,11 @@ from crm.services.webchat import (
 PATH = "/webchat/session"
 MAX_USER_ID = 64  # the CRM keeps the shop's customer id in 64 characters
 TOO_MANY_SESSIONS = "too many new chat sessions from this address; try again later"
+
+REFUSED = Counter(
+    "omnihub_webchat_sessions_refused",
+    "New web-chat visitors refused: their address started too many (429)",
+)
 
 # New visitors per client address; absent when the limit is off.
 SESSION_THROTTLE = web.AppKey("webchat_session_throttle", Throttle)
@@ -105,6 +111,7 @@ async def create_session(request: web.Request) -> web.Response:
         throttle = request.app.get(SESSION_THROTTLE)
         wait = None if throttle is None else await throttle.count(address_key(request.remote))
         if wait is not None:
+            REFUSED.inc()
             seconds = max(1, math.ceil(wait))
             response = _refusal(origin, 429, TOO_MANY_SESSIONS, retry_after=seconds)
             response.headers["Retry-After"] = str(seconds)
