@@ -15,6 +15,7 @@ from crm.services.staff import create_agent
 from tests.builders import add_customer
 from tests.inbox.conftest import (
     PASSWORD,
+    Client,
     Hub,
     MakeHub,
     add_conversation,
@@ -165,17 +166,23 @@ async def test_a_client_that_is_not_the_proxy_does_not_escape_with_x_forwarded_f
     async with hub.db.transaction() as session:
         await create_agent(session, "sara@shop.test", "Sara", AgentRole.AGENT, PASSWORD)
     direct = await aiohttp_client(hub.server, connector=from_address("127.0.0.2"))
-    token = await login_form_token(direct)
+    answers = await _guesses(direct, [f"198.51.100.{n}" for n in range(6)])
+    assert answers == [401] * 5 + [429]
+
+
+async def _guesses(client: Client, forwarded: list[str]) -> list[int]:
+    """Wrong passwords for Sara, one per X-Forwarded-For address; the answers' statuses."""
+    token = await login_form_token(client)
     answers = []
-    for n in range(6):
-        response = await direct.post(
+    for address in forwarded:
+        response = await client.post(
             "/inbox/login",
             data={"email": "sara@shop.test", "password": "guess", "csrf": token},
-            headers={"X-Forwarded-For": f"198.51.100.{n}"},
+            headers={"X-Forwarded-For": address},
             allow_redirects=False,
         )
         answers.append(response.status)
-    assert answers == [401] * 5 + [429]
+    return answers
 
 
 async def test_guesses_sent_all_at_once_are_counted_too(hub: Hub) -> None:
@@ -320,16 +327,8 @@ async def test_an_ipv6_client_changing_its_address_within_its_64_is_still_limite
     async with hub.db.transaction() as session:
         await create_agent(session, "sara@shop.test", "Sara", AgentRole.AGENT, PASSWORD)
     client = await aiohttp_client(hub.server)
-    token = await login_form_token(client)
-    answers = []
-    for n in range(6):
-        response = await client.post(
-            "/inbox/login",
-            data={"email": "sara@shop.test", "password": "guess", "csrf": token},
-            headers={"X-Forwarded-For": f"2001:db8:1:2::{n + 1:x}"},  # one /64
-            allow_redirects=False,
-        )
-        answers.append(response.status)
+    one_64 = [f"2001:db8:1:2::{n + 1:x}" for n in range(6)]
+    answers = await _guesses(client, one_64)
     assert answers == [401] * 5 + [429]
     # Another subscriber's /64 is not locked out.
     other = await aiohttp_client(hub.server, headers={"X-Forwarded-For": "2001:db8:1:3::1"})
