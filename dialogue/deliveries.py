@@ -234,8 +234,8 @@ class DeliveryRecorder:
         await self._writer.close()
 
     async def apply_waiting(self) -> None:
-        """Apply the kept updates whose message is now recorded; drop those still
-        unplaced after WAIT_AT_MOST; look again soon while some are fresh.
+        """Apply the kept updates whose message is now recorded; look again soon while
+        some are fresh (their sends are probably being recorded right now).
 
         Safe in every process at once: each takes the rows it applies (SKIP LOCKED on
         PostgreSQL; SQLite has one writer), and the statements guard each message's
@@ -261,25 +261,28 @@ class DeliveryRecorder:
             await self._tell(changed)
             if len(rows) < WAITING_BATCH:
                 break
-        now = self.clock()
         async with self.db.connection() as conn:
-            expired = (await conn.execute(_EXPIRE, {"old": now - WAIT_AT_MOST})).all()
-            fresh = (await conn.execute(_FRESH, {"since": now - RETRY_WITHIN})).first()
+            fresh = await conn.execute(_FRESH, {"since": self.clock() - RETRY_WITHIN})
+            if fresh.first() is not None:
+                self._retry_soon()
+
+    async def forget_expired(self) -> None:
+        """Drop the kept updates still unplaced after WAIT_AT_MOST (recovery sweeps)."""
+        async with self.db.connection() as conn:
+            old = self.clock() - WAIT_AT_MOST
+            expired = (await conn.execute(_EXPIRE, {"old": old})).all()
         for row in expired:
             # Most likely a message sent from elsewhere (the provider's console); an
             # opt-out among them is worth a person's look.
             level = logging.ERROR if row.error_code == OPTED_OUT_CODE else logging.WARNING
             log.log(
                 level,
-                "dropped a %s status callback (%s, error %s) for %s message %s, never sent here",
+                "dropped a %s status callback (error %s) for %s message %s, never sent here",
                 row.status,
-                row.provider_message_id,
                 row.error_code,
                 row.channel,
                 row.provider_message_id,
             )
-        if fresh is not None:  # their sends are probably being recorded right now
-            self._retry_soon()
 
     async def _apply_all(self) -> None:
         try:

@@ -248,8 +248,7 @@ class Router:
         self._tasks: set[asyncio.Task[None]] = set()  # sending, after answering
         self._deliveries = DeliveryRecorder(db, outbox, lambda: self.clock())
         self._deliveries.on_changed = self._delivered
-        if answer_queue is not None:  # a worker applies them
-            self._deliveries.on_kept = lambda: self._spawn(answer_queue.put_deliveries())
+        self._deliveries.on_kept = self._kept
         # Set: what this process stores is answered by `omnihub worker` processes,
         # told through the queue; this one only stores and acknowledges.
         self._answer_queue = answer_queue
@@ -451,6 +450,13 @@ class Router:
         else:
             await self._deliveries.record(update_)
 
+    def _kept(self) -> None:
+        """Status callbacks were kept to be applied: here, or by a worker."""
+        if self._answer_queue is None:
+            self._deliveries.apply_soon()
+        else:  # not awaited, as in _write_receipts
+            self._spawn(self._answer_queue.put_deliveries())
+
     async def _delivered(self, changed: list[tuple[int, int]]) -> None:
         if self.on_delivery is not None:
             await self.on_delivery(changed)
@@ -479,7 +485,6 @@ class Router:
         (`omnihub worker` with OMNIHUB_ANSWERING=worker). What this process stores, it
         answers itself."""
         self._answer_queue = None
-        self._deliveries.on_kept = self._deliveries.apply_soon
         while not stop.is_set():
             try:
                 hints = await queue.take(HINTS_PER_TAKE)
@@ -743,7 +748,9 @@ class Router:
             )
         await asyncio.gather(*(self.process(c) for c in sorted(unanswered)))
         found = len(unanswered) + await self.outbox.recover()
-        await self._deliveries.apply_waiting()  # after the sends a crash left are recorded
+        # After the sends a crash left are recorded: their callbacks find them now.
+        await self._deliveries.apply_waiting()
+        await self._deliveries.forget_expired()
         return found
 
     def send_soon(self, conversation_id: int) -> None:
