@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bots.catalogue import DEFAULT_LANGUAGE
 from bots.state import BotState
 from crm.models import Customer, Language
 from dialogue.ports import Understanding
-
-if TYPE_CHECKING:
-    from bots.flows.base import Context
 
 # Until a customer writes something that tells, the country of the phone is the best
 # guess there is.
@@ -46,30 +41,7 @@ def choose_language(customer: Customer, understanding: Understanding, state: Bot
     return guess_language(customer)
 
 
-def switch_language(ctx: Context) -> None:
-    """The customer asked for a language: use it from now on, and say so in it."""
-    wanted = _parse_language(ctx.entity("language")) or ctx.understanding.language
-    if wanted is None:
-        ctx.say("language.which")
-        return
-    ctx.customer.language = wanted
-    ctx.state.extra[_CHOSEN] = True
-    ctx.language = wanted
-    ctx.say("language.switched")
-
-
-_NAMES = {
-    Language.ES: ("es", "espanol", "español", "castellano", "spanish", "espanhol"),
-    Language.PT: ("pt", "portugues", "português", "portuguese", "portugués", "brasileiro"),
-    Language.EN: ("en", "english", "ingles", "inglés", "inglês"),
-}
-
-
-def _parse_language(value: str | None) -> Language | None:
-    if value is None:
-        return None
-    value = value.strip().casefold()
-    for language, names in _NAMES.items():
-        if value in names or any(value.startswith(n[:5]) for n in names if len(n) > 4):
-            return language
-    return None
+def remember_choice(customer: Customer, state: BotState, language: Language) -> None:
+    """The customer asked for `language`: it stays until they ask for another."""
+    customer.language = language
+    state.extra[_CHOSEN] = True

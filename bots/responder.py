@@ -31,8 +31,8 @@ from bots.flows.consent import (
     OPT_OUT_KEYWORDS,
     record_choice,
 )
-from bots.flows.menu import say_menu
-from bots.language import choose_language, switch_language
+from bots.flows.language_switch import switch_language
+from bots.language import choose_language
 from bots.state import BotState, FlowState
 from crm.models import (
     ChannelIdentity,
@@ -149,7 +149,7 @@ class ChatbotResponder:
                 if paused is not None and intent == "affirm":
                     await self._run(ctx, paused, resume=True)
                     return
-                say_menu(ctx, "menu.what_else")
+                ctx.say_menu("menu.what_else")
                 return
         if intent == "greet" and state.active is not None and not ctx.understanding.entities:
             # Back after a while: greet, and offer to go on where they left off.
@@ -206,22 +206,22 @@ class ChatbotResponder:
 
     def _cancel(self, ctx: Context) -> None:
         if ctx.state.active is None:
-            say_menu(ctx, "cancel.nothing")
+            ctx.say_menu("cancel.nothing")
             return
         ctx.state.active = None
-        say_menu(ctx, "cancel.done")
+        ctx.say_menu("cancel.done")
 
     async def _small_talk(self, ctx: Context) -> None:
         intent = ctx.intent
         if intent == "greet":
-            say_menu(ctx, "greet.hello", name=_first_name(ctx.customer))
+            ctx.say_menu("greet.hello", name=_first_name(ctx.customer))
         elif intent == "thanks":
             ctx.say("thanks.reply")
             self._offer_resume(ctx)
         elif intent == "goodbye":
             ctx.say("goodbye.reply")
         elif intent in ("affirm", "deny", "choice"):
-            say_menu(ctx, "menu.what_else")
+            ctx.say_menu("menu.what_else")
         else:
             await ctx.not_understood()
 

@@ -38,6 +38,15 @@ MISSES_BEFORE_HANDOFF = 2
 # How sure the NLU must be that a message asks for another task before it is taken
 # as that rather than as an answer to the question a flow asked.
 CLEAR_REQUEST = 0.6
+# The main menu: what the bot can do, as (text key, intent its button starts).
+MENU = (
+    ("menu.order_status", "order_status"),
+    ("menu.check_stock", "check_stock"),
+    ("menu.reserve_item", "reserve_item"),
+    ("menu.start_return", "start_return"),
+    ("menu.store_info", "store_info"),
+    ("menu.human_handoff", "human_handoff"),
+)
 
 
 class Step(enum.Enum):
@@ -101,6 +110,13 @@ class Context:
         slot, value = payload[len(flow) + 1 :].split("=", 1)
         return slot, value
 
+    def menu_buttons(self) -> tuple[Button, ...]:
+        """What the bot can do, as buttons (numbered on SMS)."""
+        return tuple(self.button(key, f"intent:{intent}") for key, intent in MENU)
+
+    def say_menu(self, key: str, **params: Any) -> None:
+        self.say(key, buttons=self.menu_buttons(), **params)
+
     async def not_understood(self) -> None:
         """Say so and offer the menu; the second time in a row, a person takes over."""
         self.state.misses += 1
@@ -108,9 +124,7 @@ class Context:
             self.state.misses = 0
             if await self.hand_off("not_understood", flow=self.state.active):
                 return
-        from bots.flows.menu import menu_buttons
-
-        self.say("fallback.not_understood", buttons=menu_buttons(self))
+        self.say_menu("fallback.not_understood")
 
     async def hand_off(self, reason: str, *, flow: FlowState | None = None) -> bool:
         """Queue the conversation for a person and tell the customer what happens next.

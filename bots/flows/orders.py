@@ -16,7 +16,6 @@ from sqlalchemy.orm import selectinload
 
 from bots.catalogue import keys
 from bots.flows.base import Context, Flow, Step
-from bots.flows.menu import say_menu
 from bots.flows.verification import (
     answers_verification,
     ensure_verified,
@@ -228,7 +227,7 @@ def closes_the_question(ctx: Context) -> bool:
     elif ctx.intent == "goodbye":
         ctx.say("goodbye.reply")
     elif ctx.intent == "deny":
-        say_menu(ctx, "menu.what_else")
+        ctx.say_menu("menu.what_else")
     else:
         return False
     return True

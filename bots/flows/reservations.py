@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from bots.flows.base import Context, Flow, Step
-from bots.flows.menu import menu_buttons
 from bots.flows.stock import (
     ITEM_SLOTS,
     Item,
@@ -118,7 +117,7 @@ class ReserveItem(Flow):
             corrected = slots != before or bool(named & self.slot_entities)
             answer = None if corrected else _answer(ctx, self.name)
             if answer is False:
-                ctx.say("reserve.not_reserved", buttons=menu_buttons(ctx))
+                ctx.say_menu("reserve.not_reserved")
                 return Step.DONE
             if answer is True:
                 return await self._proceed(ctx, state, read=False, confirmed=True)
@@ -401,13 +400,13 @@ class CancelReservation(Flow):
         except IllegalTransition:  # collected or expired since we asked
             ctx.say("cancel_reservation.not_held", code=code)
             return Step.DONE
-        ctx.say("cancel_reservation.done", code=code, buttons=menu_buttons(ctx))
+        ctx.say_menu("cancel_reservation.done", code=code)
         return Step.DONE
 
     async def _keep(self, ctx: Context, state: FlowState) -> None:
         reservation = await self._own(ctx, str(state.slots.get("code")))
         if reservation is None:
-            ctx.say("reserve.not_reserved", buttons=menu_buttons(ctx))
+            ctx.say_menu("reserve.not_reserved")
             return
         ctx.say(
             "cancel_reservation.kept",

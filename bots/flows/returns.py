@@ -25,7 +25,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bots.flows.base import MISSES_BEFORE_HANDOFF, Context, Flow, Step
-from bots.flows.menu import say_menu
 from bots.flows.stores import store_card
 from bots.lookup import PRODUCT_CUTOFF, format_money, match_stores, store_by_code, usual_store
 from bots.nlu.vocabulary import colour_name
@@ -229,7 +228,7 @@ class Returns(Flow):
             return None
         if slot == "confirm":
             if value == "no":
-                say_menu(ctx, "returns.cancelled")
+                ctx.say_menu("returns.cancelled")
                 return Step.DONE
             if value == "yes" and state.awaiting == "confirm" and _complete(slots):
                 return await self._submit(ctx, state)
@@ -328,7 +327,7 @@ class Returns(Flow):
             state.slots["method"] = ReturnMethod.IN_STORE.value
             return await self._find_store(ctx, state, store)
         if ctx.intent == "deny" or words & _NO_WORDS:
-            say_menu(ctx, "returns.cancelled")
+            ctx.say_menu("returns.cancelled")
             return Step.DONE
         return False
 
@@ -693,7 +692,7 @@ def _explain(ctx: Context, problem: NotReturnable) -> Step:
         ctx.say("returns.window_closed", number=number, days=RETURN_WINDOW.days,
                 date=_date(ctx, problem.deadline), buttons=(_person(ctx),))  # fmt: skip
     elif problem.reason is NotReturnableReason.CANCELLED:
-        say_menu(ctx, "returns.order_cancelled", number=number)
+        ctx.say_menu("returns.order_cancelled", number=number)
     else:
         ctx.say("returns.not_received", number=number, buttons=(_person(ctx),))
     return Step.DONE
@@ -707,7 +706,7 @@ async def _say_all_returned(ctx: Context, order: Order) -> None:
             .order_by(Return.created_at, Return.id)
         )
     ).all()
-    say_menu(ctx, "returns.all_returned", number=order.number, codes=", ".join(codes))
+    ctx.say_menu("returns.all_returned", number=order.number, codes=", ".join(codes))
 
 
 def _unverified(ctx: Context) -> Step:
