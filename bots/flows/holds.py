@@ -8,6 +8,8 @@ sign-in on web chat, or a one-time code, bots.flows.verification).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bots.flows.base import Context
 from bots.flows.verification import AWAITING_CODE, AWAITING_ID
 from bots.state import FlowState
@@ -20,16 +22,15 @@ from dialogue.messages import Button
 VERIFYING = frozenset({AWAITING_ID, AWAITING_CODE})
 
 
-def hours(terms: HoldTerms | None = None) -> int:
-    """The hold in hours: of these terms, or the usual one."""
-    return int((terms.hold if terms else DEFAULT_HOLD).total_seconds() // 3600)
+def hours(hold: timedelta) -> int:
+    return int(hold.total_seconds() // 3600)
 
 
 def short_hold_note(ctx: Context, terms: HoldTerms) -> str | None:
     """For a confirmation: why the hold is shorter than usual, when it is."""
     if not terms.limited or terms.hold >= DEFAULT_HOLD:
         return None
-    return ctx.t("holds.short", hours=hours(terms), usual=hours())
+    return ctx.t("holds.short", hours=hours(terms.hold), usual=hours(DEFAULT_HOLD))
 
 
 def say_limit(
@@ -50,7 +51,7 @@ def say_limit(
         state.awaiting = "quantity"  # a typed "1" is an answer
         ctx.say(
             "holds.units",
-            hours=hours(HoldTerms(UNVERIFIED_HOLD, limited=True)),
+            hours=hours(UNVERIFIED_HOLD),
             quantity=quantity,
             how=how,
             buttons=(ctx.button("holds.button.one", f"{flow}:quantity={limit.allowed}"), verify),

@@ -144,7 +144,8 @@ class ReserveItem(Flow):
 
     async def _verify(self, ctx: Context, state: FlowState) -> Step:
         """Proving who they are, to reserve past the limits; then on where they were."""
-        if ctx.choice(self.name) == ("verify", "start") and not ctx.verified:
+        # "Use another number" too: the code exchange's own question speaks of orders.
+        if ctx.choice(self.name) in (("verify", "start"), ("verify", "other")) and not ctx.verified:
             ask_who(ctx, state)
             return Step.WAITING
         if not await ensure_verified(ctx, state):
@@ -286,7 +287,7 @@ class ReserveItem(Flow):
             address=store.address,
             city=store.city,
             price=item.price(store.currency, ctx.language) or "-",
-            hours=hours(terms),
+            hours=hours(terms.hold),
         )
         note = short_hold_note(ctx, terms)
         ctx.reply(f"{question}\n{note}" if note else question, _yes_no(ctx, self.name, "reserve"))

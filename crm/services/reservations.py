@@ -189,7 +189,8 @@ async def check_hold(
     """How reserve_item would hold this now, or the UnverifiedHoldLimit it would raise.
 
     For a confirmation question ("for 2 hours?"): it locks nothing and takes nothing,
-    so reserve_item checks again when the customer says yes. Stock is not checked.
+    so reserve_item checks again when the customer says yes. Whether there is enough
+    stock is reserve_item's to say (OutOfStock).
     """
     limited = await _limited(session, customer_id)
     if limited:
@@ -337,6 +338,7 @@ async def _check_limits(
                 Reservation.status == ReservationStatus.HELD,
             )
             .order_by(Reservation.held_until)
+            .limit(UNVERIFIED_HOLDS)
         )
     ).all()
     if len(held) >= UNVERIFIED_HOLDS:
@@ -344,7 +346,9 @@ async def _check_limits(
     shelf = select(Inventory.on_hand, Inventory.reserved).where(
         Inventory.store_id == store.id, Inventory.variant_id == variant.id
     )
-    stock = (await session.execute(shelf.with_for_update(key_share=True) if lock else shelf)).first()
+    if lock:
+        shelf = shelf.with_for_update(key_share=True)
+    stock = (await session.execute(shelf)).first()
     if stock is None or stock.on_hand - stock.reserved < quantity:
         return min(hold, UNVERIFIED_HOLD)  # out of stock: reserve_item says so
     unverified = await session.scalar(

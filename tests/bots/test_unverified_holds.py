@@ -172,7 +172,9 @@ async def test_the_expiry_worker_releases_a_short_hold_on_time(db: Database) -> 
     said = await visitor(chat, "", payload="reserve_item:confirm=yes")
     assert said.has("¡Reservado!")
     signed = "visitor-signed"
-    await chat.webchat("", signed, payload=f"reserve_item:item={sku}@MAD-FUE", shop_customer_id="C-1")
+    await chat.webchat(
+        "", signed, payload=f"reserve_item:item={sku}@MAD-FUE", shop_customer_id="C-1"
+    )
     said = await chat.webchat("", signed, payload="reserve_item:confirm=yes")
     assert said.has("¡Reservado!")
     assert await reserved(db, shop, "MAD-FUE", "42", "black") == 2
