@@ -85,6 +85,24 @@ class WrongStore(DomainError):
         self.pickup_code, self.store_code, self.held_at = pickup_code, store_code, held_at
 
 
+class HoldLimit(StrEnum):
+    """Which limit on holds by customers nobody vouched for was reached."""
+
+    UNITS = "units"  # more units in one reservation than such a customer may hold
+    HOLDS = "holds"  # already holding as many reservations as such a customer may
+    SHARE = "share"  # such customers already hold the store's share of the item
+
+
+class UnverifiedHoldLimit(DomainError):
+    """A customer nobody vouched for asked to hold more than they may; proving who
+    they are lifts the limit. `allowed` is the limit reached (units, or reservations);
+    for HOLDS, `held_code` is the pick-up code of a reservation they hold."""
+
+    def __init__(self, limit: HoldLimit, *, allowed: int, held_code: str | None = None):
+        super().__init__(f"unverified customers may not hold more: {limit} (allowed {allowed})")
+        self.limit, self.allowed, self.held_code = limit, allowed, held_code
+
+
 class ReservationExpired(DomainError):
     """The hold ran out; the expiry job gives the stock back."""
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from bots.flows.base import Context, Flow, Step
+from bots.flows.holds import VERIFYING, ask_who, hours, say_limit, short_hold_note
 from bots.flows.stock import (
     ITEM_SLOTS,
     Item,
@@ -22,6 +23,7 @@ from bots.flows.stock import (
     store_lines,
     take_place,
 )
+from bots.flows.verification import answers_verification, ensure_verified
 from bots.lookup import store_by_code
 from bots.state import FlowState
 from crm.errors import (
@@ -30,12 +32,14 @@ from crm.errors import (
     ReservationNotFound,
     UnknownProduct,
     UnknownStore,
+    UnverifiedHoldLimit,
 )
 from crm.models import ProductVariant, Reservation, ReservationStatus, Store
 from crm.services.codes import CODE_ALPHABET, CODE_LENGTH
 from crm.services.reservations import (
-    DEFAULT_HOLD,
+    HoldTerms,
     cancel_reservation,
+    check_hold,
     pickup_code_key,
     reserve_item,
 )
@@ -89,7 +93,11 @@ def _answer(ctx: Context, flow: str) -> bool | None:
 
 
 class ReserveItem(Flow):
-    """Product, variant, store and quantity; a confirmation; then the hold and its code."""
+    """Product, variant, store and quantity; a confirmation; then the hold and its code.
+
+    A customer nobody vouched for holds less (bots.flows.holds): past the limits the
+    flow offers what they may hold, or to prove who they are and go on from there.
+    """
 
     name = "reserve_item"
     intents: ClassVar[frozenset[str]] = frozenset({"reserve_item"})
@@ -100,7 +108,14 @@ class ReserveItem(Flow):
     def __init__(self) -> None:
         self.item = ItemQuestions(self.name)
 
+    def wants(self, ctx: Context, state: FlowState) -> bool:
+        return answers_verification(ctx, state) or super().wants(ctx, state)
+
     async def advance(self, ctx: Context, state: FlowState) -> Step:
+        choice = ctx.choice(self.name)
+        verifying = choice is None and state.awaiting in VERIFYING
+        if (choice is not None and choice[0] == "verify") or verifying:
+            return await self._verify(ctx, state)
         slots = state.slots
         if not slots:
             self._continue_stock_check(ctx, state)
@@ -124,6 +139,16 @@ class ReserveItem(Flow):
         return await self._proceed(ctx, state, read=True)
 
     async def resume(self, ctx: Context, state: FlowState) -> Step:
+        return await self._proceed(ctx, state, read=False)
+
+    async def _verify(self, ctx: Context, state: FlowState) -> Step:
+        """Proving who they are, to reserve past the limits; then on where they were."""
+        # "Use another number" too: the code exchange's own question speaks of orders.
+        if ctx.choice(self.name) in (("verify", "start"), ("verify", "other")) and not ctx.verified:
+            ask_who(ctx, state)
+            return Step.WAITING
+        if not await ensure_verified(ctx, state):
+            return Step.WAITING if state.awaiting else Step.DONE
         return await self._proceed(ctx, state, read=False)
 
     def _continue_stock_check(self, ctx: Context, state: FlowState) -> None:
@@ -187,7 +212,14 @@ class ReserveItem(Flow):
         if store is None:
             return Step.WAITING if state.awaiting in ("store", "size") else Step.DONE
         if not confirmed:
-            self._ask_confirmation(ctx, state, item, store, quantity)
+            try:
+                terms = await check_hold(
+                    ctx.session, ctx.customer.id, store.code, item.variant.sku, quantity
+                )
+            except UnverifiedHoldLimit as limit:
+                say_limit(ctx, self.name, state, limit, quantity=quantity, store=store)
+                return Step.WAITING
+            self._ask_confirmation(ctx, state, item, store, quantity, terms)
             return Step.WAITING
         return await self._hold(ctx, state, item, store, quantity)
 
@@ -237,10 +269,16 @@ class ReserveItem(Flow):
         return None
 
     def _ask_confirmation(
-        self, ctx: Context, state: FlowState, item: Item, store: Store, quantity: int
+        self,
+        ctx: Context,
+        state: FlowState,
+        item: Item,
+        store: Store,
+        quantity: int,
+        terms: HoldTerms,
     ) -> None:
         state.awaiting = "confirm"
-        ctx.say(
+        question = ctx.t(
             "reserve.confirm",
             quantity=quantity,
             item=item.describe(ctx),
@@ -248,9 +286,10 @@ class ReserveItem(Flow):
             address=store.address,
             city=store.city,
             price=item.price(store.currency, ctx.language) or "-",
-            hours=int(DEFAULT_HOLD.total_seconds() // 3600),
-            buttons=_yes_no(ctx, self.name, "reserve"),
+            hours=hours(terms.hold),
         )
+        note = short_hold_note(ctx, terms)
+        ctx.reply(f"{question}\n{note}" if note else question, _yes_no(ctx, self.name, "reserve"))
 
     async def _hold(
         self, ctx: Context, state: FlowState, item: Item, store: Store, quantity: int
@@ -265,6 +304,9 @@ class ReserveItem(Flow):
             ctx.say("reserve.not_enough", store=store.name, available=available)
             del state.slots["store"]
             return await self._proceed(ctx, state, read=False)
+        except UnverifiedHoldLimit as limit:  # they reserved elsewhere since we asked
+            say_limit(ctx, self.name, state, limit, quantity=quantity, store=store)
+            return Step.WAITING
         ctx.say(
             "reserve.done",
             code=reservation.pickup_code,

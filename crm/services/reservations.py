@@ -4,19 +4,29 @@ Stock and status only ever change through conditional UPDATEs, never read-then-w
 `reserved` grows only WHERE enough is available, and a reservation leaves `held`
 only WHERE it is still held. So concurrent customers can never over-reserve, and two
 concurrent closings (a cancel racing the expiry job) give the stock back once.
+
+A customer nobody vouched for (`nobody_vouched`: a chat that proved nothing) costs
+nothing to make, so their holds are limited (UNVERIFIED_*): one unit, one reservation
+at a time, a shorter hold, and all of them together at most a share of a store's
+units of an item. Those limits are checked under locks in reserve_item's own
+transaction: the customer's row (their attempts queue one behind the other) and the
+inventory row (everyone's attempts on that shelf do), so no concurrency passes them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from fractions import Fraction
 
-from sqlalchemy import case, select, update
+from sqlalchemy import ColumnElement, and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from crm.errors import (
+    HoldLimit,
     IllegalTransition,
     InvalidQuantity,
     OutOfStock,
@@ -25,9 +35,11 @@ from crm.errors import (
     UnknownCustomer,
     UnknownProduct,
     UnknownStore,
+    UnverifiedHoldLimit,
     WrongStore,
 )
 from crm.models import (
+    ChannelIdentity,
     Customer,
     Inventory,
     ProductVariant,
@@ -42,6 +54,17 @@ MIN_QUANTITY, MAX_QUANTITY = 1, 10
 DEFAULT_HOLD = timedelta(hours=48)
 # Reservations one expiry sweep closes at most; the next sweep takes the rest.
 EXPIRY_BATCH = 500
+
+# What a customer nobody vouched for may hold: a script opening throwaway chats must not
+# be able to empty a shop's shelves, and a person proves who they are in a minute (a
+# one-time code, the shop's sign-in) to reserve like anyone else.
+UNVERIFIED_UNITS = 1  # in one reservation
+UNVERIFIED_HOLDS = 1  # held at once
+UNVERIFIED_HOLD = timedelta(hours=2)
+# All of them together hold at most this share of a store's units of an item, rounded
+# down: whatever number of chats a script opens, the rest, and the last unit, stay for
+# customers who said who they are and for people walking in.
+UNVERIFIED_SHARE = Fraction(1, 2)
 
 
 TRANSITIONS: Mapping[ReservationStatus, frozenset[ReservationStatus]] = {
@@ -65,6 +88,28 @@ def pickup_code_key(code: str) -> str:
     return "".join(code.split()).replace("-", "").upper()
 
 
+def nobody_vouched() -> ColumnElement[bool]:
+    """Whether nobody vouched for the customer (a query on `customers`): the shop does
+    not know them (no external id: neither its systems nor its signed web-chat login),
+    and they write only from chat identities nobody verified (web chat without the
+    shop's signature, Telegram without a shared contact, no one-time code). A customer
+    with no chat identity at all is one of the shop's own records."""
+    identities = select(ChannelIdentity.id).where(ChannelIdentity.customer_id == Customer.id)
+    return and_(
+        Customer.external_id.is_(None),
+        identities.exists(),
+        ~identities.where(ChannelIdentity.verified.is_(True)).exists(),
+    )
+
+
+@dataclass(frozen=True)
+class HoldTerms:
+    """How a reservation would be held for a customer."""
+
+    hold: timedelta
+    limited: bool  # nobody vouched for the customer: UNVERIFIED_* apply
+
+
 async def reserve_item(
     session: AsyncSession,
     customer_id: int,
@@ -80,24 +125,21 @@ async def reserve_item(
     The stock is taken by one conditional UPDATE (only where enough is available), so
     no interleaving of concurrent calls can reserve more than the store has. Raises
     InvalidQuantity outside 1..10, UnknownCustomer, UnknownStore (or inactive),
-    UnknownProduct, and OutOfStock with what is available. The reservation is held
-    until now + hold and comes with its store and variant (and product) loaded.
+    UnknownProduct, OutOfStock with what is available, and UnverifiedHoldLimit past
+    the limits for customers nobody vouched for. The reservation is held until
+    now + hold (for those customers, at most UNVERIFIED_HOLD) and comes with its store
+    and variant (and product) loaded.
     """
     if not MIN_QUANTITY <= quantity <= MAX_QUANTITY:
         raise InvalidQuantity(quantity, MIN_QUANTITY, MAX_QUANTITY)
     if hold <= timedelta(0):
         raise ValueError(f"hold must be positive, not {hold}")
     now = now or utcnow()
-    if await session.get(Customer, customer_id) is None:
-        raise UnknownCustomer(f"no customer {customer_id}")
+    limited = await _limited(session, customer_id)
     store = await _active_store(session, store_code)
-    variant = await session.scalar(
-        select(ProductVariant)
-        .where(ProductVariant.sku == sku.strip())
-        .options(selectinload(ProductVariant.product))
-    )
-    if variant is None:
-        raise UnknownProduct(f"no variant with SKU {sku!r}")
+    variant = await _variant(session, sku)
+    if limited:
+        hold = await _check_limits(session, customer_id, store, variant, quantity, hold, lock=True)
 
     taken = await session.scalar(
         update(Inventory)
@@ -133,6 +175,29 @@ async def reserve_item(
             created_at=now,
         ),
     )
+
+
+async def check_hold(
+    session: AsyncSession,
+    customer_id: int,
+    store_code: str,
+    sku: str,
+    quantity: int,
+    *,
+    hold: timedelta = DEFAULT_HOLD,
+) -> HoldTerms:
+    """How reserve_item would hold this now, or the UnverifiedHoldLimit it would raise.
+
+    For a confirmation question ("for 2 hours?"): it locks nothing and takes nothing,
+    so reserve_item checks again when the customer says yes. Whether there is enough
+    stock is reserve_item's to say (OutOfStock).
+    """
+    limited = await _limited(session, customer_id)
+    if limited:
+        store = await _active_store(session, store_code)
+        variant = await _variant(session, sku)
+        hold = await _check_limits(session, customer_id, store, variant, quantity, hold, lock=False)
+    return HoldTerms(hold, limited)
 
 
 async def collect_reservation(
@@ -232,6 +297,86 @@ async def expire_reservations(
     for (store_id, variant_id), quantity in sorted(released.items()):
         await _release(session, store_id, variant_id, quantity, now)
     return len(claimed)
+
+
+async def _limited(session: AsyncSession, customer_id: int) -> bool:
+    """Whether the limits for customers nobody vouched for apply; UnknownCustomer."""
+    limited = await session.scalar(select(nobody_vouched()).where(Customer.id == customer_id))
+    if limited is None:
+        raise UnknownCustomer(f"no customer {customer_id}")
+    return bool(limited)
+
+
+async def _check_limits(
+    session: AsyncSession,
+    customer_id: int,
+    store: Store,
+    variant: ProductVariant,
+    quantity: int,
+    hold: timedelta,
+    *,
+    lock: bool,
+) -> timedelta:
+    """Raise UnverifiedHoldLimit past the limits; else the (shorter) hold.
+
+    With `lock`, the customer's row and then the shelf's are locked (on SQLite the
+    transaction holds the write lock already) before anything is counted, so that
+    concurrent attempts count each other's holds. The lock on the customer is FOR NO
+    KEY UPDATE: it does not stop rows pointing at the customer from being written.
+    """
+    if quantity > UNVERIFIED_UNITS:
+        raise UnverifiedHoldLimit(HoldLimit.UNITS, allowed=UNVERIFIED_UNITS)
+    if lock:
+        await session.execute(
+            select(Customer.id).where(Customer.id == customer_id).with_for_update(key_share=True)
+        )
+    held = (
+        await session.scalars(
+            select(Reservation.pickup_code)
+            .where(
+                Reservation.customer_id == customer_id,
+                Reservation.status == ReservationStatus.HELD,
+            )
+            .order_by(Reservation.held_until)
+            .limit(UNVERIFIED_HOLDS)
+        )
+    ).all()
+    if len(held) >= UNVERIFIED_HOLDS:
+        raise UnverifiedHoldLimit(HoldLimit.HOLDS, allowed=UNVERIFIED_HOLDS, held_code=held[0])
+    shelf = select(Inventory.on_hand, Inventory.reserved).where(
+        Inventory.store_id == store.id, Inventory.variant_id == variant.id
+    )
+    if lock:
+        shelf = shelf.with_for_update(key_share=True)
+    stock = (await session.execute(shelf)).first()
+    if stock is None or stock.on_hand - stock.reserved < quantity:
+        return min(hold, UNVERIFIED_HOLD)  # out of stock: reserve_item says so
+    unverified = await session.scalar(
+        select(func.coalesce(func.sum(Reservation.quantity), 0))
+        .select_from(Reservation)
+        .join(Customer, Customer.id == Reservation.customer_id)
+        .where(
+            Reservation.store_id == store.id,
+            Reservation.variant_id == variant.id,
+            Reservation.status == ReservationStatus.HELD,
+            nobody_vouched(),
+        )
+    )
+    share = int(stock.on_hand * UNVERIFIED_SHARE)  # rounded down
+    if int(unverified or 0) + quantity > share:
+        raise UnverifiedHoldLimit(HoldLimit.SHARE, allowed=share)
+    return min(hold, UNVERIFIED_HOLD)
+
+
+async def _variant(session: AsyncSession, sku: str) -> ProductVariant:
+    variant = await session.scalar(
+        select(ProductVariant)
+        .where(ProductVariant.sku == sku.strip())
+        .options(selectinload(ProductVariant.product))
+    )
+    if variant is None:
+        raise UnknownProduct(f"no variant with SKU {sku!r}")
+    return variant
 
 
 async def _active_store(session: AsyncSession, store_code: str) -> Store:
