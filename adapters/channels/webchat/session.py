@@ -7,7 +7,6 @@ no identity) or becoming another shop user ends the signed one.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import AsyncIterator, Mapping
@@ -189,11 +188,24 @@ async def _kept_visitor(
 
 
 def _is_unicode(body: object) -> bool:
-    """False when a string in the JSON holds a lone surrogate (`"\\ud800"`), no text at all."""
-    try:
-        json.dumps(body, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        return False
+    """False when a string in the JSON holds a lone surrogate (`"\\ud800"`), no text at all.
+
+    Walked with a list, not recursion: json reads nesting about as deep as Python
+    recurses, so a recursive walk from inside a handler could run out of stack.
+    """
+    waiting = [body]
+    while waiting:
+        value = waiting.pop()
+        if isinstance(value, dict):
+            waiting.extend(value.keys())
+            waiting.extend(value.values())
+        elif isinstance(value, list):
+            waiting.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return False
     return True
 
 
