@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType, WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient
+from prometheus_client import REGISTRY
 from pytest_aiohttp.plugin import AiohttpClient
 
 from adapters.channels.webchat import WebchatConfig, WebchatSender, drop_connections, identity_hash
@@ -547,7 +548,12 @@ async def test_past_the_burst_a_message_is_refused_with_when_and_not_stored(
     token, _ = await slow_chat.session()
     ws, _ = await slow_chat.open(token, lang="es")
     assert [(await send(ws, f"m-{n}"))["type"] for n in range(3)] == ["ack"] * 3
+    refused_before = REGISTRY.get_sample_value("omnihub_webchat_messages_refused_total") or 0
     refused = await send(ws, "m-3")
+    # Counted on /metrics.
+    assert REGISTRY.get_sample_value("omnihub_webchat_messages_refused_total") == (
+        refused_before + 1
+    )
     assert refused == {
         "type": "error",
         "code": "rate_limited",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
+from prometheus_client import Counter
 
 from adapters.channels.webchat.config import CONFIG
 from adapters.web.keys import REDIS
@@ -29,6 +30,11 @@ class MessageRate:
                 return wait
         return None
 
+
+REFUSED = Counter(
+    "omnihub_webchat_messages_refused",
+    "Web-chat messages not taken: their visitor was writing too fast (rate_limited)",
+)
 
 # Absent when both limits are off.
 MESSAGE_RATE = web.AppKey("webchat_message_rate", MessageRate)

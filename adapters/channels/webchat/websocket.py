@@ -21,7 +21,7 @@ from adapters.channels.webchat.frames import (
     parse_said,
     visitor_topic,
 )
-from adapters.channels.webchat.limits import MESSAGE_RATE
+from adapters.channels.webchat.limits import MESSAGE_RATE, REFUSED
 from adapters.channels.webchat.relay import Relay, RelayStopped
 from adapters.channels.webchat.texts import FrameError, frame_error_text, pick_language
 from adapters.channels.webchat.tokens import InvalidToken, SessionClaims, read_token
@@ -250,6 +250,7 @@ class _Conversation:
         wait = None if rate is None else await rate.wait(self._visitor)
         if wait is not None:
             # Not stored: the widget keeps the message and sends it again when told.
+            REFUSED.inc()
             error = FrameError.RATE_LIMITED
             reason = frame_error_text(error, self._language)
             seconds = max(1, math.ceil(wait))
