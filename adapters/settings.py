@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     webchat_sessions_per_address: int = Field(
         30, ge=0, alias="OMNIHUB_WEBCHAT_SESSIONS_PER_ADDRESS"
     )
+    # Messages one web-chat visitor may send in 10 seconds, and in 10 minutes; 0 is no limit.
+    webchat_messages_burst: int = Field(10, ge=0, alias="OMNIHUB_WEBCHAT_MESSAGES_BURST")
+    webchat_messages_sustained: int = Field(100, ge=0, alias="OMNIHUB_WEBCHAT_MESSAGES_SUSTAINED")
 
     twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = Field(None, alias="TWILIO_AUTH_TOKEN")

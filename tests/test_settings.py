@@ -19,6 +19,8 @@ def test_unset_means_the_embedded_defaults(monkeypatch: pytest.MonkeyPatch) -> N
         "OMNIHUB_RASA_URL",
         "OMNIHUB_PORT",
         "OMNIHUB_WEBCHAT_SESSIONS_PER_ADDRESS",
+        "OMNIHUB_WEBCHAT_MESSAGES_BURST",
+        "OMNIHUB_WEBCHAT_MESSAGES_SUSTAINED",
         "OMNIHUB_TRUSTED_PROXIES",
     ):
         monkeypatch.delenv(name, raising=False)
@@ -29,6 +31,7 @@ def test_unset_means_the_embedded_defaults(monkeypatch: pytest.MonkeyPatch) -> N
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
     assert settings.public_base == "http://127.0.0.1:8080"
     assert settings.webchat_sessions_per_address == 30
+    assert (settings.webchat_messages_burst, settings.webchat_messages_sustained) == (10, 100)
     assert settings.trusted_proxies == ()  # request.remote is the client
 
 
@@ -38,14 +41,18 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("OMNIHUB_PUBLIC_URL", "https://hub.example.com/")
     monkeypatch.setenv("OMNIHUB_PORT", "9000")
     monkeypatch.setenv("OMNIHUB_WEBCHAT_SESSIONS_PER_ADDRESS", "200")
+    monkeypatch.setenv("OMNIHUB_WEBCHAT_MESSAGES_BURST", "5")
+    monkeypatch.setenv("OMNIHUB_WEBCHAT_MESSAGES_SUSTAINED", "0")
     settings = Settings()
     assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/omnihub"
     assert settings.redis_url == "redis://cache:6379/0"
     assert settings.public_base == "https://hub.example.com"
     assert settings.port == 9000
     assert settings.webchat_sessions_per_address == 200
-    # The web chat gets it from the hub's app.
-    assert create_app(settings)[WEBCHAT].sessions_per_address == 200
+    # The web chat gets them from the hub's app.
+    config = create_app(settings)[WEBCHAT]
+    assert config.sessions_per_address == 200
+    assert (config.messages_burst, config.messages_sustained) == (5, 0)
 
 
 def test_trusted_proxies_are_addresses_and_networks_separated_by_commas(
@@ -79,6 +86,8 @@ def test_a_channel_without_credentials_is_off() -> None:
         ("TELEGRAM_WEBHOOK_SECRET", "has spaces"),
         ("OMNIHUB_PUBLIC_URL", "not a url"),
         ("OMNIHUB_WEBCHAT_SESSIONS_PER_ADDRESS", "-1"),
+        ("OMNIHUB_WEBCHAT_MESSAGES_BURST", "-1"),
+        ("OMNIHUB_WEBCHAT_MESSAGES_SUSTAINED", "many"),
         ("OMNIHUB_TRUSTED_PROXIES", "proxy.internal"),
         ("OMNIHUB_TRUSTED_PROXIES", "10.0.0.0/8 192.168.1.7"),
         ("OMNIHUB_TRUSTED_PROXIES", "10.0.0.0/33"),

@@ -52,7 +52,12 @@ def create_app(settings: Settings, *, responder: Responder | None = None) -> web
     twilio.add_routes(app)
     telegram.add_routes(app)
     webchat.add_routes(
-        app, webchat.WebchatConfig(sessions_per_address=settings.webchat_sessions_per_address)
+        app,
+        webchat.WebchatConfig(
+            sessions_per_address=settings.webchat_sessions_per_address,
+            messages_burst=settings.webchat_messages_burst,
+            messages_sustained=settings.webchat_messages_sustained,
+        ),
     )
     inbox.add_routes(app)
     return app

@@ -34,7 +34,7 @@ from crm.models.orders import Order, OrderItem, OrderStatusChange, Receipt, orde
 from crm.models.reservations import Reservation
 from crm.models.returns import Return, ReturnItem
 from crm.models.staff import Agent, AgentSession, ApiToken, CannedResponse
-from crm.models.webchat import WebchatSite
+from crm.models.webchat import WebchatSite, WebchatTokenGeneration
 
 __all__ = [
     "RECEIVED_STATUSES",
@@ -83,6 +83,7 @@ __all__ = [
     "VerificationMethod",
     "WaitingDeliveryUpdate",
     "WebchatSite",
+    "WebchatTokenGeneration",
     "order_number_key",
     "utcnow",
 ]

@@ -1,4 +1,5 @@
-"""Web-chat sites: where the widget may be embedded and how their users are vouched for."""
+"""Web-chat sites (where the widget may be embedded, how their users are vouched for) and
+which of a visitor's session tokens still hold."""
 
 from __future__ import annotations
 
@@ -27,3 +28,18 @@ class WebchatSite(Base):
     token_secret: Mapped[str] = mapped_column(String(128))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebchatTokenGeneration(Base):
+    """The generation a visitor's session tokens must carry to hold.
+
+    Written only when a visitor's tokens are ended (the visitor signed in, signed out,
+    or became another shop user); a visitor without a row is at generation 0.
+    """
+
+    __tablename__ = "webchat_token_generations"
+
+    # Visitor ids are random and never reused ("v_" + 24 characters).
+    visitor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[int] = mapped_column(default=0)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)

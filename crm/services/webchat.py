@@ -1,4 +1,5 @@
-"""Web-chat sites (where the widget may run, with their secrets) and a visitor's history."""
+"""Web-chat sites (where the widget may run, with their secrets), a visitor's history, and
+which of a visitor's session tokens still hold."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import secrets
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import DomainError, NotFound
-from crm.models import Channel, Message, WebchatSite
+from crm.models import Channel, Message, WebchatSite, WebchatTokenGeneration, utcnow
 
 SITE_KEY_PREFIX = "wcs_"  # marks a site key when it turns up in a page or a log
 
@@ -125,3 +127,43 @@ async def visitor_messages(
         .limit(limit)
     )
     return rows.all()
+
+
+async def token_generation(session: AsyncSession, visitor_id: str) -> int:
+    """The generation a token of this visitor must carry to hold (0 until one was ended)."""
+    generation = await session.scalar(
+        select(WebchatTokenGeneration.generation).where(
+            WebchatTokenGeneration.visitor_id == visitor_id
+        )
+    )
+    return generation or 0
+
+
+async def end_visitor_tokens(session: AsyncSession, visitor_id: str, generation: int) -> int | None:
+    """Ends the visitor's tokens of `generation`; the generation that holds from now on.
+
+    None when `generation` was no longer the visitor's (another request ended those
+    tokens first): exactly one of two requests ending the same tokens wins, so one
+    anonymous token cannot be turned into two signed ones. The UPDATE's condition is
+    the guarantee; the first end inserts the row, in a savepoint, so that a concurrent
+    first end fails only that insert.
+    """
+    ended = await session.execute(
+        update(WebchatTokenGeneration)
+        .where(
+            WebchatTokenGeneration.visitor_id == visitor_id,
+            WebchatTokenGeneration.generation == generation,
+        )
+        .values(generation=generation + 1, changed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(ended, "rowcount", 0) == 1:
+        return generation + 1
+    if generation != 0:
+        return None
+    try:
+        async with session.begin_nested():
+            session.add(WebchatTokenGeneration(visitor_id=visitor_id, generation=1))
+    except IntegrityError:
+        return None  # a row exists: generation 0 was ended already
+    return 1

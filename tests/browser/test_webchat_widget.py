@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer, unused_port
 from aiohttp.typedefs import Handler
-from playwright.async_api import Page, WebSocket, expect
+from playwright.async_api import Browser, Page, WebSocket, expect
 from pytest_aiohttp.plugin import AiohttpServer
 
 from adapters.channels.webchat import (
@@ -28,6 +29,7 @@ from crm.models import Channel, WebchatSite
 from dialogue.local_bus import InProcessBus
 from dialogue.messages import Button, Outgoing
 from tests.channels.webchat_harness import (
+    Clock,
     StoringSink,
     add_history,
     new_site,
@@ -92,11 +94,18 @@ class Shop:
 # (and its widget, which reconnects at once) is gone before the server stops, instead
 # of reconnecting into a shutdown that cancels its queries mid-flight.
 @pytest.fixture
-async def shop(aiohttp_server: AiohttpServer, db: Database) -> Shop:
+def hub_config(request: pytest.FixtureRequest) -> WebchatConfig:
+    """The hub's web-chat settings; a test changes them with indirect parametrization."""
+    config: WebchatConfig = getattr(request, "param", WebchatConfig())
+    return config
+
+
+@pytest.fixture
+async def shop(aiohttp_server: AiohttpServer, db: Database, hub_config: WebchatConfig) -> Shop:
     hub_port, shop_port = unused_port(), unused_port()
     site = await new_site(db, f"http://127.0.0.1:{shop_port}", f"http://127.0.0.1:{hub_port}")
     sink, bus, gate = StoringSink(db), InProcessBus(), Gate()
-    hub_app = webchat_app(db, sink, bus)
+    hub_app = webchat_app(db, sink, bus, hub_config)
     hub_app.middlewares.append(gate.middleware)
     add_demo_routes(hub_app, site.site_key)
     hub = await aiohttp_server(hub_app, port=hub_port)
@@ -311,3 +320,120 @@ async def test_a_visitor_past_the_limit_of_their_address_is_told_and_let_in_late
     await expect(page.locator(WIDGET)).to_have_attribute("data-state", "online")
     await expect(page.locator(f"{WIDGET} .status")).to_be_hidden()
     await expect(page.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_text(["Hola"])
+
+
+async def stored(page: Page, site: WebchatSite) -> dict[str, object]:
+    kept: dict[str, object] = json.loads(
+        await page.evaluate(f"localStorage.getItem('omnihub.webchat.{site.site_key}')")
+    )
+    return kept
+
+
+async def back_to(page: Page, url: str) -> None:
+    """Another page of the shop, with the chat left open: it opens by itself."""
+    await page.goto(url)
+    await expect(page.locator(WIDGET)).to_have_attribute("data-state", "online")
+
+
+async def session_status(shop: Shop, token: object) -> int:
+    """What POST /webchat/session answers a copy of `token` (as someone who copied it)."""
+    async with ClientSession() as client:
+        response = await client.post(
+            shop.hub.make_url("/webchat/session"),
+            json={"site_key": shop.site.site_key, "token": token},
+            headers={"Origin": str(shop.shop.make_url("/")).rstrip("/")},
+        )
+        return response.status
+
+
+async def test_signing_in_and_out_gives_new_tokens_and_ends_the_old_ones(
+    shop: Shop, page: Page
+) -> None:
+    await open_chat(page, shop.page())
+    await say(page, "Hola")
+    await expect(page.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_text(["Hola"])
+    anonymous = await stored(page, shop.site)
+
+    # The shop's page now vouches for its signed-in customer: the chat goes on.
+    await back_to(page, shop.page(user="C-1001"))
+    await expect(page.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_text(["Hola"])
+    signed_in = await stored(page, shop.site)
+    assert signed_in["visitorId"] == anonymous["visitorId"]
+    assert signed_in["token"] != anonymous["token"]
+    assert await session_status(shop, anonymous["token"]) == 401
+    await say(page, "¿Mi pedido?")
+    await expect(page.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_count(2)
+    assert shop.sink.inbound[-1].shop_customer_id == "C-1001"
+
+    # Signed out: the page gives no identity. The next person sees nothing of theirs.
+    await back_to(page, shop.page())
+    signed_out = await stored(page, shop.site)
+    assert signed_out["visitorId"] != anonymous["visitorId"]
+    await expect(page.locator(f"{WIDGET} .msg")).to_have_count(0)
+    assert await session_status(shop, signed_in["token"]) == 401
+
+
+async def test_a_stale_tab_does_not_undo_a_sign_in_made_in_another(
+    shop: Shop, browser: Browser
+) -> None:
+    context = await browser.new_context(locale="en-GB")
+    try:
+        stale = await context.new_page()
+        await open_chat(stale, shop.page())
+        await say(stale, "Hello")
+        await expect(stale.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_count(1)
+        customer = await context.new_page()
+        # Same browser: the chat is open there too. Its new token ends the stale tab's.
+        await back_to(customer, shop.page(user="C-1001"))
+        await expect(stale.locator(WIDGET)).not_to_have_attribute("data-state", "online")
+        # The stale tab, anonymous, starts afresh rather than taking the customer's token
+        # (which, without an identity, would sign them out).
+        await expect(stale.locator(WIDGET)).to_have_attribute(
+            "data-state", "online", timeout=RECONNECT_WAIT_MS
+        )
+        await say(customer, "Still me")
+        await expect(customer.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_text(
+            ["Hello", "Still me"]
+        )
+        assert shop.sink.inbound[-1].shop_customer_id == "C-1001"
+        await expect(customer.locator(WIDGET)).to_have_attribute("data-state", "online")
+    finally:
+        await context.close()
+
+
+SLOW = {
+    "es": "Estás enviando mensajes muy rápido. "
+    "Tu mensaje se enviará automáticamente en un momento…",
+    "pt": "Está a enviar mensagens muito depressa. "
+    "A sua mensagem será enviada automaticamente dentro de momentos…",
+    "en": "You are sending messages very quickly. "
+    "Your message will be sent automatically in a moment…",
+}
+# The hub's clock for its message windows (made with the parameters, before the test).
+RATE_CLOCK = Clock()
+
+
+@pytest.mark.parametrize(
+    "hub_config",
+    [WebchatConfig(messages_burst=2, burst_window=timedelta(seconds=1), clock=RATE_CLOCK)],
+    indirect=True,
+)
+@pytest.mark.parametrize("lang", ["es", "pt", "en"])
+async def test_a_visitor_writing_too_fast_is_told_and_their_message_goes_later(
+    shop: Shop, page: Page, artefacts: Path, lang: str
+) -> None:
+    await open_chat(page, shop.page(lang=lang))
+    for text in ("1", "2", "3"):
+        await say(page, text)
+    await expect(page.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_text(["1", "2"])
+    # The third was not taken: kept in the chat as pending, and the visitor told why.
+    await expect(page.locator(f"{WIDGET} .msg.pending")).to_have_text(["3"])
+    await expect(page.locator(f"{WIDGET} .notice")).to_have_text(SLOW[lang])
+    await page.screenshot(path=artefacts / f"webchat-too-fast-{lang}.png")
+    print(f"screenshot: {artefacts / f'webchat-too-fast-{lang}.png'}")
+    assert [i.text for i in shop.sink.inbound] == ["1", "2"]
+
+    RATE_CLOCK.advance(1)  # the hub's window is over: the widget's next try goes
+    await expect(page.locator(f"{WIDGET} .msg.mine[data-id]")).to_have_text(["1", "2", "3"])
+    await expect(page.locator(f"{WIDGET} .notice")).to_be_hidden()
+    assert [i.text for i in shop.sink.inbound] == ["1", "2", "3"]

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse, ClientWebSocketResponse, web
+from aiohttp import ClientResponse, ClientWebSocketResponse, WSMsgType, web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp.plugin import AiohttpClient
 from redis.asyncio import Redis
 
-from adapters.channels.webchat import WebchatConfig, WebchatSender
+from adapters.channels.webchat import WebchatConfig, WebchatSender, identity_hash
 from adapters.channels.webchat.session import TOO_MANY_SESSIONS
 from adapters.redis_backends import RedisBus
 from crm.db import Database
@@ -127,3 +127,58 @@ async def test_new_visitors_per_address_are_counted_across_hubs(
     # A visitor coming back is let in on either hub, and another address is not limited.
     assert (await start(here_on_second, (await first.json())["token"])).status == 200
     assert (await start(elsewhere)).status == 200
+
+
+async def test_a_visitors_messages_are_counted_across_hubs(
+    aiohttp_client: AiohttpClient, db: Database, redis_clients: tuple[Redis, Redis]
+) -> None:
+    site = await new_site(db, SHOP)
+    sink = RecordingSink()
+    config = WebchatConfig(messages_burst=2)
+    hubs = [
+        await aiohttp_client(webchat_app(db, sink, InProcessBus(), config, redis=r))
+        for r in redis_clients
+    ]
+    response = await hubs[0].post(
+        "/webchat/session", json={"site_key": site.site_key}, headers={"Origin": SHOP}
+    )
+    token = (await response.json())["token"]
+    tabs = [await open_widget(hub, site, token) for hub in hubs]
+
+    async def send(ws: ClientWebSocketResponse, client_msg_id: str) -> dict[str, Any]:
+        await ws.send_json({"type": "message", "client_msg_id": client_msg_id, "text": "hi"})
+        while True:  # past the echoes of earlier messages
+            answer: dict[str, Any] = await ws.receive_json(timeout=WAIT)
+            if answer["type"] != "message":
+                return answer
+
+    assert (await send(tabs[0], "m-1"))["type"] == "ack"
+    assert (await send(tabs[1], "m-2"))["type"] == "ack"
+    refused = await send(tabs[0], "m-3")
+    assert (refused["code"], refused["client_msg_id"]) == ("rate_limited", "m-3")
+    assert 0 < refused["retry_after"] <= 10
+    assert (await send(tabs[1], "m-4"))["code"] == "rate_limited"
+    assert len(sink.inbound) == 2
+
+
+async def test_signing_in_on_one_hub_closes_the_old_tokens_socket_on_another(
+    aiohttp_client: AiohttpClient, db: Database, buses: tuple[RedisBus, RedisBus]
+) -> None:
+    site = await new_site(db, SHOP)
+    first = await aiohttp_client(webchat_app(db, RecordingSink(), buses[0]))
+    second = await aiohttp_client(webchat_app(db, RecordingSink(), buses[1]))
+    response = await first.post(
+        "/webchat/session", json={"site_key": site.site_key}, headers={"Origin": SHOP}
+    )
+    anonymous = (await response.json())["token"]
+    copied = await open_widget(second, site, anonymous)
+
+    user = {"user_id": "C-1001", "user_hash": identity_hash(site.identity_secret, "C-1001")}
+    response = await first.post(
+        "/webchat/session",
+        json={"site_key": site.site_key, "token": anonymous, **user},
+        headers={"Origin": SHOP},
+    )
+    assert response.status == 200
+    msg = await copied.receive(timeout=WAIT)
+    assert (msg.type, copied.close_code) == (WSMsgType.CLOSE, 4401)

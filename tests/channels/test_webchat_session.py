@@ -3,6 +3,8 @@ the limit of new visitors per address."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,7 +16,7 @@ from pytest_aiohttp.plugin import AiohttpClient
 from sqlalchemy import update
 
 from adapters.channels.webchat import WebchatConfig, identity_hash
-from adapters.channels.webchat.session import TOO_MANY_SESSIONS
+from adapters.channels.webchat.session import SESSION_ENDED, TOO_MANY_SESSIONS
 from adapters.channels.webchat.tokens import (
     TOKEN_TTL,
     InvalidToken,
@@ -279,11 +281,96 @@ async def test_logging_in_keeps_the_chat_and_logging_out_starts_afresh(
     _, still_in, _ = await post(token=logged_in["token"], **user)
     assert still_in["visitor_id"] == anonymous["visitor_id"]
     # The next person at a shared computer must not read C-7's chat.
-    _, logged_out, _ = await post(token=logged_in["token"])
+    _, logged_out, _ = await post(token=still_in["token"])
     assert logged_out["visitor_id"] != anonymous["visitor_id"]
     other = {"user_id": "C-8", "user_hash": identity_hash(site.identity_secret, "C-8")}
-    _, someone_else, _ = await post(token=logged_in["token"], **other)
-    assert someone_else["visitor_id"] != anonymous["visitor_id"]
+    _, c7_again, _ = await post(**user)
+    _, someone_else, _ = await post(token=c7_again["token"], **other)
+    assert someone_else["visitor_id"] not in (anonymous["visitor_id"], c7_again["visitor_id"])
+
+
+@on_both_backends
+async def test_signing_in_ends_the_anonymous_token(post: Post, site: WebchatSite) -> None:
+    user = {"user_id": "C-1001", "user_hash": identity_hash(site.identity_secret, "C-1001")}
+    _, anonymous, _ = await post()
+    _, signed_in, _ = await post(token=anonymous["token"], **user)
+    assert signed_in["visitor_id"] == anonymous["visitor_id"]
+    assert signed_in["token"] != anonymous["token"]
+    # Copied from the shared browser before the customer signed in: worth nothing now,
+    # with or without the customer's identity, and it makes no new visitor either.
+    for body in ({}, user):
+        status, answer, headers = await post(token=anonymous["token"], **body)
+        assert (status, answer) == (401, {"error": SESSION_ENDED})
+        assert headers["Access-Control-Allow-Origin"] == SHOP  # the widget may read why
+    # The customer's own token goes on.
+    status, again, _ = await post(token=signed_in["token"], **user)
+    assert (status, again["visitor_id"]) == (200, anonymous["visitor_id"])
+    status, _, _ = await post(token=again["token"], **user)
+    assert status == 200
+
+
+@on_both_backends
+async def test_signing_out_or_another_user_ends_the_signed_token(
+    post: Post, site: WebchatSite
+) -> None:
+    def user(user_id: str) -> dict[str, str]:
+        return {"user_id": user_id, "user_hash": identity_hash(site.identity_secret, user_id)}
+
+    _, signed_in, _ = await post(**user("C-1001"))
+    _, signed_out, _ = await post(token=signed_in["token"])  # the page gives no identity
+    assert signed_out["visitor_id"] != signed_in["visitor_id"]
+    for body in ({}, user("C-1001")):
+        assert (await post(token=signed_in["token"], **body))[0] == 401
+    # The anonymous visitor after them goes on as usual.
+    status, anonymous, _ = await post(token=signed_out["token"])
+    assert (status, anonymous["visitor_id"]) == (200, signed_out["visitor_id"])
+
+    _, first, _ = await post(**user("C-1001"))
+    _, second, _ = await post(token=first["token"], **user("C-2002"))
+    assert second["visitor_id"] != first["visitor_id"]
+    assert (await post(token=first["token"], **user("C-1001")))[0] == 401
+    assert (await post(token=second["token"], **user("C-2002")))[0] == 200
+
+
+@on_both_backends
+async def test_one_anonymous_token_signs_in_once(post: Post, site: WebchatSite) -> None:
+    user = {"user_id": "C-1001", "user_hash": identity_hash(site.identity_secret, "C-1001")}
+    _, anonymous, _ = await post()
+    answers = await asyncio.gather(*(post(token=anonymous["token"], **user) for _ in range(4)))
+    assert sorted(status for status, _, _ in answers) == [200, 401, 401, 401]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"site_key": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+    ids=["array", "in-object"],
+)
+async def test_json_nested_too_deep_is_a_400(client: Client, body: bytes) -> None:
+    response = await client.post(
+        "/webchat/session",
+        data=body,
+        headers={"Origin": SHOP, "Content-Type": "application/json"},
+    )
+    assert response.status == 400
+    assert (await response.json())["error"] == "the body must be JSON"
+
+
+@pytest.mark.parametrize("field", ["site_key", "token", "user_id", "user_hash"])
+async def test_a_lone_surrogate_in_the_body_is_a_400(
+    client: Client, site: WebchatSite, field: str
+) -> None:
+    body = {"site_key": site.site_key, "user_id": "C-1", "user_hash": "00"}
+    raw = json.dumps(body | {field: "PLACEHOLDER"}).replace("PLACEHOLDER", "\\ud800x")
+    response = await client.post(
+        "/webchat/session",
+        data=raw.encode(),
+        headers={"Origin": SHOP, "Content-Type": "application/json"},
+    )
+    assert response.status == 400
+    assert "surrogate" in (await response.json())["error"]
 
 
 async def test_the_preflight_is_answered_for_allowed_origins_only(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType, WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient
+from prometheus_client import REGISTRY
 from pytest_aiohttp.plugin import AiohttpClient
 
 from adapters.channels.webchat import WebchatConfig, WebchatSender, drop_connections, identity_hash
@@ -22,6 +23,7 @@ from dialogue.messages import Button, DeliveryUpdate, Inbound, Outgoing
 from tests.channels.sink import RecordingSink
 from tests.channels.webchat_harness import (
     Clock,
+    StoringSink,
     add_history,
     eventually,
     new_site,
@@ -136,6 +138,8 @@ async def test_an_unknown_site_or_a_plain_get_is_no_socket(chat: Chat) -> None:
         json.dumps({"type": "hello", "token": "TOKEN", "last_seen_id": "7"}),
         json.dumps({"type": "hello", "token": "TOKEN", "last_seen_id": -1}),
         json.dumps(["hello", "TOKEN"]),
+        '{"type": "hello", "token": "\\ud800", "last_seen_id": 0}',
+        '{"type": "hello", "token": "TOKEN", "x": ' + "[" * 30_000 + "]" * 30_000 + "}",
     ],
 )
 async def test_anything_but_a_valid_hello_first_is_closed_with_4401(chat: Chat, first: str) -> None:
@@ -308,9 +312,29 @@ BAD_FRAMES = [
     ),
     (
         json.dumps({"type": "message", "client_msg_id": "a b", "text": "x"}),
-        "missing_client_msg_id",
+        "bad_client_msg_id",
         None,
     ),
+    # Read as a second message beside "abc" before; now refused, as any id that is not
+    # letters, digits, - and _ alone.
+    *(
+        (
+            json.dumps({"type": "message", "client_msg_id": bad, "text": "x"}),
+            "bad_client_msg_id",
+            None,
+        )
+        for bad in ("abc\n", " abc", "abc\t", "abc\r\n", "abc\u0000", "\u00e1bc")
+    ),
+    # A lone surrogate is no text: nothing could store it.
+    ('{"type": "message", "client_msg_id": "m-1", "text": "\\ud800"}', "bad_text", "m-1"),
+    ('{"type": "message", "client_msg_id": "m-1", "text": "a\\udfff b"}', "bad_text", "m-1"),
+    (
+        '{"type": "choice", "client_msg_id": "m-1", "payload": "\\ud800", "text": "x"}',
+        "bad_choice",
+        "m-1",
+    ),
+    ("[" * 30_000 + "]" * 30_000, "not_json", None),
+    ('{"type": "message", "x": ' + "[" * 30_000 + "]" * 30_000 + "}", "not_json", None),
     (
         json.dumps({"type": "message", "client_msg_id": "m-1", "text": "x" * 4001}),
         "too_long",
@@ -338,6 +362,19 @@ async def test_a_bad_frame_gets_an_error_and_changes_nothing(
     # The socket stays usable.
     await ws.send_json({"type": "message", "client_msg_id": "ok-1", "text": "4,000 is fine"})
     assert (await ws.receive_json(timeout=WAIT))["type"] == "ack"
+
+
+@on_both_backends
+async def test_a_client_msg_id_with_a_trailing_newline_is_no_second_copy(chat: Chat) -> None:
+    token, visitor = await chat.session()
+    ws, _ = await chat.open(token)
+    await ws.send_json({"type": "message", "client_msg_id": "abc", "text": "hola"})
+    assert (await ws.receive_json(timeout=WAIT))["type"] == "ack"
+    assert (await ws.receive_json(timeout=WAIT))["type"] == "message"  # the echo
+    await ws.send_json({"type": "message", "client_msg_id": "abc\n", "text": "hola"})
+    error = await ws.receive_json(timeout=WAIT)
+    assert (error["type"], error["code"]) == ("error", "bad_client_msg_id")
+    assert [i.provider_id for i in chat.sink.inbound] == [f"{visitor}:abc"]
 
 
 async def test_errors_speak_the_visitors_language(chat: Chat) -> None:
@@ -386,6 +423,182 @@ async def test_a_router_failure_closes_the_socket_without_an_ack(
     ws, _ = await chat.open(token)
     await ws.send_json({"type": "message", "client_msg_id": "m-1", "text": "hola"})
     assert await closed_with(ws) == 1011  # the widget reconnects and sends it again
+
+
+# -- tokens ended by signing in and out ------------------------------------------------
+
+
+def signed(chat: Chat, user_id: str) -> dict[str, str]:
+    return {"user_id": user_id, "user_hash": identity_hash(chat.site.identity_secret, user_id)}
+
+
+async def refused_at_hello(chat: Chat, token: str) -> bool:
+    ws = await chat.connect()
+    await ws.send_json({"type": "hello", "token": token, "last_seen_id": 0})
+    return await closed_with(ws) == 4401
+
+
+@on_both_backends
+async def test_a_token_ended_by_signing_in_reads_and_writes_nothing(
+    aiohttp_client: AiohttpClient, db: Database
+) -> None:
+    """The finding: an anonymous token copied from a shared browser, the customer signs
+    in and later out; the copy must not read their chat nor write as them."""
+    sink = StoringSink(db)
+    bus, clock = InProcessBus(), Clock()
+    client = await aiohttp_client(webchat_app(db, sink, bus, WebchatConfig(clock=clock)))
+    chat = Chat(client, await new_site(db, SHOP), bus, RecordingSink(), clock)
+
+    t1, visitor = await chat.session()
+    copied, _ = await chat.open(t1)  # the copy, open before the customer signs in
+    await copied.send_json({"type": "message", "client_msg_id": "m-0", "text": "hola"})
+    assert (await copied.receive_json(timeout=WAIT))["type"] == "ack"
+    assert (await copied.receive_json(timeout=WAIT))["type"] == "message"
+
+    t2, same_visitor = await chat.session(token=t1, **signed(chat, "C-1001"))
+    assert same_visitor == visitor  # the customer's chat goes on
+    assert await closed_with(copied) == 4401  # and the open copy is shut at once
+    customer, replayed = await chat.open(t2)
+    assert [f["text"] for f in replayed] == ["hola"]
+    await customer.send_json(
+        {"type": "message", "client_msg_id": "m-1", "text": "¿Dónde está mi pedido 1001?"}
+    )
+    assert (await customer.receive_json(timeout=WAIT))["type"] == "ack"
+    assert (await customer.receive_json(timeout=WAIT))["type"] == "message"  # the echo
+    await add_history(
+        db, visitor, [said_to_visitor("Tu pedido 1001 llega mañana a Calle Mayor 5.")]
+    )
+
+    # The copy cannot read the history, send, or get a session, with or without a hello.
+    assert await refused_at_hello(chat, t1)
+    response = await client.post(
+        "/webchat/session",
+        json={"site_key": chat.site.site_key, "token": t1},
+        headers={"Origin": SHOP},
+    )
+    assert response.status == 401
+    assert [i.text for i in sink.inbound] == ["hola", "¿Dónde está mi pedido 1001?"]
+    assert all(i.shop_customer_id in (None, "C-1001") for i in sink.inbound)
+
+    # The customer signs out: the page gives no identity.
+    t3, next_visitor = await chat.session(token=t2)
+    assert next_visitor != visitor
+    assert await closed_with(customer) == 4401
+    assert await refused_at_hello(chat, t2)
+    _, nothing = await chat.open(t3)
+    assert nothing == []  # none of C-1001's chat
+
+
+async def test_sockets_of_the_new_token_stay_open_when_the_old_one_ends(chat: Chat) -> None:
+    t1, visitor = await chat.session()
+    old, _ = await chat.open(t1)
+    t2, _ = await chat.session(token=t1, **signed(chat, "C-1001"))
+    assert await closed_with(old) == 4401
+    new, _ = await chat.open(t2)
+    await chat.session(token=t2, **signed(chat, "C-1001"))  # a refresh ends nothing
+    await chat.sender.send(Outgoing(9, Channel.WEBCHAT, visitor, "hola"))
+    assert (await new.receive_json(timeout=WAIT))["text"] == "hola"
+
+
+async def test_a_hello_that_raced_the_end_of_its_token_is_closed(chat: Chat) -> None:
+    t1, _ = await chat.session()
+    original = chat.bus.subscribe
+
+    def subscribe(topic: str) -> Any:
+        # Ended after the hello's token was read and before its subscription is live:
+        # announced when nobody listened, so only the database can tell.
+        chat.bus.subscribe = original  # type: ignore[method-assign]
+        subscription = original(topic)
+        go_live = subscription.__aenter__
+
+        async def enter() -> LocalSubscription:
+            await chat.session(token=t1, **signed(chat, "C-1001"))
+            return await go_live()
+
+        subscription.__aenter__ = enter  # type: ignore[method-assign]
+        return subscription
+
+    chat.bus.subscribe = subscribe  # type: ignore[method-assign]
+    assert await refused_at_hello(chat, t1)
+
+
+# -- how fast a visitor may write ------------------------------------------------------
+
+
+@pytest.fixture
+async def slow_chat(aiohttp_client: AiohttpClient, db: Database) -> Chat:
+    """A hub taking 3 messages per visitor in 10 s and 5 in 10 minutes."""
+    clock, bus, sink = Clock(), InProcessBus(), RecordingSink()
+    config = WebchatConfig(clock=clock, messages_burst=3, messages_sustained=5)
+    client = await aiohttp_client(webchat_app(db, sink, bus, config))
+    return Chat(client, await new_site(db, SHOP), bus, sink, clock)
+
+
+async def send(ws: ClientWebSocketResponse, client_msg_id: str, text: str = "hola") -> Frame:
+    """Sends a message; the hub's answer to it (an ack or an error), skipping echoes."""
+    await ws.send_json({"type": "message", "client_msg_id": client_msg_id, "text": text})
+    while (frame := await ws.receive_json(timeout=WAIT))["type"] == "message":
+        pass
+    return frame
+
+
+async def test_past_the_burst_a_message_is_refused_with_when_and_not_stored(
+    slow_chat: Chat,
+) -> None:
+    token, _ = await slow_chat.session()
+    ws, _ = await slow_chat.open(token, lang="es")
+    assert [(await send(ws, f"m-{n}"))["type"] for n in range(3)] == ["ack"] * 3
+    refused_before = REGISTRY.get_sample_value("omnihub_webchat_messages_refused_total") or 0
+    refused = await send(ws, "m-3")
+    # Counted on /metrics.
+    assert REGISTRY.get_sample_value("omnihub_webchat_messages_refused_total") == (
+        refused_before + 1
+    )
+    assert refused == {
+        "type": "error",
+        "code": "rate_limited",
+        "reason": "Estás enviando mensajes demasiado rápido. "
+        "Espera un momento y vuelve a enviarlo.",
+        "client_msg_id": "m-3",
+        "retry_after": 10,
+    }
+    # Another tab of the same visitor is the same visitor.
+    other_tab, _ = await slow_chat.open(token)
+    assert (await send(other_tab, "m-4"))["code"] == "rate_limited"
+    assert [i.provider_id.split(":")[1] for i in slow_chat.sink.inbound] == ["m-0", "m-1", "m-2"]
+    # Someone else is not held up, and the socket stays usable once the window is over.
+    someone_else, _ = await slow_chat.open((await slow_chat.session())[0])
+    assert (await send(someone_else, "x-1"))["type"] == "ack"
+    slow_chat.clock.advance(10)
+    assert (await send(ws, "m-3"))["type"] == "ack"
+
+
+async def test_past_the_sustained_rate_a_visitor_waits_for_the_long_window(
+    slow_chat: Chat,
+) -> None:
+    token, _ = await slow_chat.session()
+    ws, _ = await slow_chat.open(token)
+    for n in range(3):
+        assert (await send(ws, f"m-{n}"))["type"] == "ack"
+    refused = await send(ws, "m-3")  # refused by the burst: not counted in the long window
+    assert refused["retry_after"] == 10
+    slow_chat.clock.advance(10)
+    assert (await send(ws, "m-3"))["type"] == "ack"
+    assert (await send(ws, "m-4"))["type"] == "ack"
+    slow_chat.clock.advance(10)
+    refused = await send(ws, "m-5")
+    assert (refused["code"], refused["retry_after"]) == ("rate_limited", 600 - 20)
+    assert len(slow_chat.sink.inbound) == 5
+
+
+async def test_limits_of_zero_are_no_limit(aiohttp_client: AiohttpClient, db: Database) -> None:
+    config = WebchatConfig(messages_burst=0, messages_sustained=0)
+    sink = RecordingSink()
+    client = await aiohttp_client(webchat_app(db, sink, InProcessBus(), config))
+    chat = Chat(client, await new_site(db, SHOP), InProcessBus(), sink, Clock())
+    ws, _ = await chat.open((await chat.session())[0])
+    for n in range(WebchatConfig().messages_burst + 1):
+        assert (await send(ws, f"m-{n}"))["type"] == "ack"
 
 
 # -- live frames from the hub ----------------------------------------------------------

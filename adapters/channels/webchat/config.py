@@ -22,6 +22,13 @@ class WebchatConfig:
     # shop's office, a school or a mobile carrier puts many people behind one address.
     sessions_per_address: int = 30
     session_window: timedelta = timedelta(minutes=10)
+    # Messages one visitor may send (all their sockets together; 0: no limit): a burst
+    # in a short window and a sustained rate in a long one. A person chatting briskly,
+    # quick replies included, stays well under both.
+    messages_burst: int = 10
+    burst_window: timedelta = timedelta(seconds=10)
+    messages_sustained: int = 100
+    sustained_window: timedelta = timedelta(minutes=10)
     # Tests move it to expire tokens and end throttle windows (a wall clock's rare step
     # only moves one window's end).
     clock: Clock = time.time

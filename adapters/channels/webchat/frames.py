@@ -16,7 +16,8 @@ MAX_TEXT = 4000
 MAX_BUTTONS = 10  # quick replies under one message
 MAX_PAYLOAD = 1000
 # UUIDs and the widget's fallback ids fit; the router stores "<visitor>:<id>" in 128.
-_CLIENT_MSG_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Matched whole (fullmatch): "$" would let "abc\n" through as a second id for "abc".
+_CLIENT_MSG_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def visitor_topic(visitor_id: str) -> str:
@@ -53,9 +54,18 @@ class BadFrame(Exception):
 def _object(raw: str) -> dict[str, Any] | None:
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json reads
         return None
     return data if isinstance(data, dict) else None
+
+
+def _is_text(value: str) -> bool:
+    """False for a string holding a lone surrogate ("\\ud800" in JSON): not storable text."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_hello(raw: str) -> Hello | None:
@@ -84,19 +94,29 @@ def parse_said(raw: str) -> Said:
     if kind not in ("message", "choice"):
         raise BadFrame(FrameError.UNKNOWN_TYPE)
     client_msg_id = data.get("client_msg_id")
-    if not isinstance(client_msg_id, str) or not _CLIENT_MSG_ID.match(client_msg_id):
+    if not isinstance(client_msg_id, str) or not client_msg_id:
         raise BadFrame(FrameError.MISSING_CLIENT_MSG_ID)
+    if not _CLIENT_MSG_ID.fullmatch(client_msg_id):
+        # Refused, not tidied: "abc" and "abc\n" would be one message sent twice.
+        raise BadFrame(FrameError.BAD_CLIENT_MSG_ID)
     text = data.get("text", "" if kind == "choice" else None)
     if not isinstance(text, str):
         raise BadFrame(FrameError.EMPTY, client_msg_id)
     if len(text) > MAX_TEXT:
         raise BadFrame(FrameError.TOO_LONG, client_msg_id)
+    if not _is_text(text):
+        raise BadFrame(FrameError.BAD_TEXT, client_msg_id)
     if kind == "message":
         if not text.strip():
             raise BadFrame(FrameError.EMPTY, client_msg_id)
         return Said(client_msg_id=client_msg_id, text=text)
     payload = data.get("payload")
-    if not isinstance(payload, str) or not payload or len(payload) > MAX_PAYLOAD:
+    if (
+        not isinstance(payload, str)
+        or not payload
+        or len(payload) > MAX_PAYLOAD
+        or not _is_text(payload)
+    ):
         raise BadFrame(FrameError.BAD_CHOICE, client_msg_id)
     return Said(client_msg_id=client_msg_id, text=text, payload=payload)
 
@@ -183,11 +203,20 @@ def ack_frame(client_msg_id: str, message_id: int) -> str:
     return _encode({"type": "ack", "client_msg_id": client_msg_id, "id": message_id})
 
 
-def error_frame(error: FrameError, reason: str, client_msg_id: str | None) -> str:
+def error_frame(
+    error: FrameError, reason: str, client_msg_id: str | None, *, retry_after: int | None = None
+) -> str:
     frame: dict[str, Any] = {"type": "error", "code": error.value, "reason": reason}
     if client_msg_id is not None:
         frame["client_msg_id"] = client_msg_id
+    if retry_after is not None:
+        frame["retry_after"] = retry_after  # seconds until the visitor may send again
     return _encode(frame)
+
+
+def ended_frame(generation: int) -> str:
+    """On the bus only: the visitor's tokens older than `generation` were ended."""
+    return _encode({"type": "ended", "generation": generation})
 
 
 READY_FRAME = _encode({"type": "ready"})
@@ -201,6 +230,7 @@ class BusFrame:
     type: str
     raw: str
     message_id: int | None = None
+    generation: int | None = None  # on "ended" frames
 
 
 def read_bus_frame(data: bytes) -> BusFrame | None:
@@ -211,9 +241,10 @@ def read_bus_frame(data: bytes) -> BusFrame | None:
     frame = _object(raw)
     if frame is None or not isinstance(frame.get("type"), str):
         return None
-    message_id = frame.get("id")
+    message_id, generation = frame.get("id"), frame.get("generation")
     return BusFrame(
         type=frame["type"],
         raw=raw,
         message_id=message_id if isinstance(message_id, int) else None,
+        generation=generation if isinstance(generation, int) else None,
     )

@@ -8,7 +8,7 @@ from importlib import resources
 from aiohttp import WSCloseCode, web
 from aiohttp.typedefs import Handler
 
-from adapters.channels.webchat import session, websocket
+from adapters.channels.webchat import limits, session, websocket
 from adapters.channels.webchat.config import CONFIG, WebchatConfig
 
 WIDGET_PATH = "/webchat/widget.js"
@@ -18,11 +18,13 @@ def add_routes(app: web.Application, config: WebchatConfig | None = None) -> Non
     """Adds POST /webchat/session, GET /webchat/ws and GET /webchat/widget.js.
 
     Needs app[DATABASE], app[INBOUND] (the router) and app[BUS] from adapters.web.keys;
-    with app[REDIS], new sessions are counted in Redis, shared by every hub process.
+    with app[REDIS], new sessions and each visitor's messages are counted in Redis,
+    shared by every hub process.
     """
     app[CONFIG] = config or WebchatConfig()
     app[websocket.CONNECTIONS] = websocket.Connections()
-    app.cleanup_ctx.append(session.throttle_ctx)  # after the hub's Redis, when it has one
+    # After the hub's Redis, when it has one.
+    app.cleanup_ctx.extend([session.throttle_ctx, limits.message_rate_ctx])
     app.on_shutdown.append(_close_sockets)
     app.router.add_post(session.PATH, session.create_session, name="webchatSession")
     app.router.add_route("OPTIONS", session.PATH, session.preflight)

@@ -22,7 +22,10 @@ class FrameError(StrEnum):
     TOO_LONG = "too_long"
     EMPTY = "empty"
     MISSING_CLIENT_MSG_ID = "missing_client_msg_id"
+    BAD_CLIENT_MSG_ID = "bad_client_msg_id"
+    BAD_TEXT = "bad_text"
     BAD_CHOICE = "bad_choice"
+    RATE_LIMITED = "rate_limited"
 
 
 FRAME_ERRORS: dict[FrameError, dict[Language, str]] = {
@@ -51,10 +54,30 @@ FRAME_ERRORS: dict[FrameError, dict[Language, str]] = {
         Language.ES: "El mensaje no tiene identificador, así que no se ha enviado.",
         Language.PT: "A mensagem não tem identificador, por isso não foi enviada.",
     },
+    FrameError.BAD_CLIENT_MSG_ID: {
+        Language.EN: "The message id is not valid (letters, digits, - and _ only), "
+        "so it was not sent.",
+        Language.ES: "El identificador del mensaje no es válido (solo letras, cifras, - y _), "
+        "así que no se ha enviado.",
+        Language.PT: "O identificador da mensagem não é válido (só letras, algarismos, - e _), "
+        "por isso não foi enviada.",
+    },
+    FrameError.BAD_TEXT: {
+        Language.EN: "The message has characters that cannot be sent.",
+        Language.ES: "El mensaje tiene caracteres que no se pueden enviar.",
+        Language.PT: "A mensagem tem caracteres que não podem ser enviados.",
+    },
     FrameError.BAD_CHOICE: {
         Language.EN: "That option could not be read.",
         Language.ES: "No se ha podido leer esa opción.",
         Language.PT: "Não foi possível ler essa opção.",
+    },
+    FrameError.RATE_LIMITED: {
+        Language.EN: "You are sending messages too quickly. Wait a moment and send it again.",
+        Language.ES: "Estás enviando mensajes demasiado rápido. Espera un momento y "
+        "vuelve a enviarlo.",
+        Language.PT: "Está a enviar mensagens demasiado depressa. Aguarde um momento e "
+        "volte a enviá-la.",
     },
 }
 

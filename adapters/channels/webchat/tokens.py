@@ -31,6 +31,9 @@ class SessionClaims:
     # The shop's id for a logged-in visitor, present only when the shop's backend
     # signed it (see identity_matches).
     shop_user_id: str | None = None
+    # Holds only while it is the visitor's generation in the CRM: ending a visitor's
+    # tokens (signing in, signing out) moves it on (crm.services.webchat).
+    generation: int = 0
 
 
 class InvalidToken(Exception):
@@ -58,7 +61,12 @@ def _serializer(token_secret: str, clock: Clock) -> URLSafeTimedSerializer:
 
 
 def issue_token(token_secret: str, claims: SessionClaims, *, clock: Clock = time.time) -> str:
-    payload = {"s": claims.site_key, "v": claims.visitor_id, "u": claims.shop_user_id}
+    payload = {
+        "s": claims.site_key,
+        "v": claims.visitor_id,
+        "u": claims.shop_user_id,
+        "g": claims.generation,
+    }
     return _serializer(token_secret, clock).dumps(payload)
 
 
@@ -72,16 +80,21 @@ def read_token(
         payload = _serializer(token_secret, clock).loads(
             token, max_age=int(TOKEN_TTL.total_seconds())
         )
-    except BadData as exc:
+    except (BadData, UnicodeError) as exc:  # UnicodeError: a lone surrogate is no token
         raise InvalidToken(str(exc)) from exc
     if not isinstance(payload, dict):
         raise InvalidToken("not a session token")
     site, visitor, user = payload.get("s"), payload.get("v"), payload.get("u")
+    generation = payload.get("g", 0)  # tokens issued before generations are generation 0
     if site != site_key or not isinstance(visitor, str) or not visitor:
         raise InvalidToken("token of another site")
     if user is not None and not isinstance(user, str):
         raise InvalidToken("not a session token")
-    return SessionClaims(site_key=site, visitor_id=visitor, shop_user_id=user)
+    if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+        raise InvalidToken("not a session token")
+    return SessionClaims(
+        site_key=site, visitor_id=visitor, shop_user_id=user, generation=generation
+    )
 
 
 def identity_hash(identity_secret: str, user_id: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,14 +21,21 @@ from adapters.channels.webchat.frames import (
     parse_said,
     visitor_topic,
 )
+from adapters.channels.webchat.limits import MESSAGE_RATE, REFUSED
 from adapters.channels.webchat.relay import Relay, RelayStopped
-from adapters.channels.webchat.texts import frame_error_text, pick_language
+from adapters.channels.webchat.texts import FrameError, frame_error_text, pick_language
 from adapters.channels.webchat.tokens import InvalidToken, SessionClaims, read_token
 from adapters.web.errors import error_response
 from adapters.web.keys import BUS, DATABASE, INBOUND
 from crm.db import Database
 from crm.models import Channel, WebchatSite
-from crm.services.webchat import UnknownSite, get_active_site, site_allows_origin, visitor_messages
+from crm.services.webchat import (
+    UnknownSite,
+    get_active_site,
+    site_allows_origin,
+    token_generation,
+    visitor_messages,
+)
 from dialogue.messages import Inbound
 
 PATH = "/webchat/ws"
@@ -138,6 +146,8 @@ class _Conversation:
         self._app, self._ws, self._config = app, ws, config
         self._visitor = hello.claims.visitor_id
         self._shop_user = hello.claims.shop_user_id
+        self._generation = hello.claims.generation
+        self._ended = False  # the token was ended while the socket was open
         self._last_seen_id = hello.last_seen_id
         self._language = pick_language(hello.language, accept_language)
         self._topic = visitor_topic(self._visitor)
@@ -154,6 +164,11 @@ class _Conversation:
                 logger.warning("web chat: the bus did not answer; closing %s", self._topic)
                 await self._ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"bus unavailable")
                 return
+            # Checked once subscribed: a token ended after this check is announced on
+            # the topic (after its commit), which this socket now hears.
+            if not await self._token_holds(self._app[DATABASE]):
+                await self._ws.close(code=UNAUTHORIZED, message=b"session ended")
+                return
             replayed = await self._replay(self._app[DATABASE])
             await self._send(READY_FRAME)
             # Either side failing ends both, and the socket with them.
@@ -163,6 +178,10 @@ class _Conversation:
                 forwarder.cancel()
         finally:
             await relay.close()
+
+    async def _token_holds(self, database: Database) -> bool:
+        async with database.transaction() as session:
+            return await token_generation(session, self._visitor) == self._generation
 
     async def _replay(self, database: Database) -> set[int]:
         """Sends the visitor's messages newer than the widget's last seen id."""
@@ -191,6 +210,14 @@ class _Conversation:
                 logger.info("web chat: %s; the widget reconnects and replays", stopped)
                 await self._ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"try again")
                 return
+            if frame.type == "ended":
+                if frame.generation is not None and frame.generation > self._generation:
+                    # The visitor signed in or out elsewhere: this socket's token is
+                    # over, and with it what it may read and write.
+                    self._ended = True
+                    await self._ws.close(code=UNAUTHORIZED, message=b"session ended")
+                    return
+                continue
             if frame.type == "message":
                 # Published while the replay ran: the widget has it already.
                 if frame.message_id is None or frame.message_id in replayed:
@@ -216,6 +243,18 @@ class _Conversation:
         except BadFrame as bad:
             reason = frame_error_text(bad.error, self._language)
             await self._send(error_frame(bad.error, reason, bad.client_msg_id))
+            return
+        if self._ended:
+            return
+        rate = self._app.get(MESSAGE_RATE)
+        wait = None if rate is None else await rate.wait(self._visitor)
+        if wait is not None:
+            # Not stored: the widget keeps the message and sends it again when told.
+            REFUSED.inc()
+            error = FrameError.RATE_LIMITED
+            reason = frame_error_text(error, self._language)
+            seconds = max(1, math.ceil(wait))
+            await self._send(error_frame(error, reason, said.client_msg_id, retry_after=seconds))
             return
         inbound = Inbound(
             channel=Channel.WEBCHAT,

@@ -11,7 +11,12 @@
  * replays what is newer, says "ready", then relays live frames. Messages the visitor
  * writes carry a client_msg_id and are sent again after every reconnect until acked.
  * When too many new visitors came from the same address, the session answers 429: the
- * widget says so and asks again when the hub's answer says it may.
+ * widget says so and asks again when the hub's answer says it may. A token the hub has
+ * ended (the visitor signed in or out, here or in another tab) is answered with 401
+ * (4401 on the socket): the widget takes the token another tab stored for the same
+ * shop user, or else starts afresh. A visitor writing faster than the hub takes gets
+ * an error "rate_limited" with retry_after: the widget holds their messages, says so,
+ * and sends them then.
  * Text is only ever put in the page with textContent.
  */
 (function () {
@@ -39,6 +44,9 @@
       busy:
         "Too many chats were started from your network. " +
         "The chat will connect by itself within a few minutes…",
+      slow:
+        "You are sending messages very quickly. " +
+        "Your message will be sent automatically in a moment…",
     },
     es: {
       title: "Chatea con nosotros",
@@ -52,6 +60,9 @@
       busy:
         "Se han iniciado demasiados chats desde tu red. " +
         "El chat se conectará solo en unos minutos…",
+      slow:
+        "Estás enviando mensajes muy rápido. " +
+        "Tu mensaje se enviará automáticamente en un momento…",
     },
     pt: {
       title: "Fale connosco",
@@ -65,6 +76,9 @@
       busy:
         "Foram iniciadas demasiadas conversas a partir da sua rede. " +
         "O chat vai ligar-se sozinho dentro de alguns minutos…",
+      slow:
+        "Está a enviar mensagens muito depressa. " +
+        "A sua mensagem será enviada automaticamente dentro de momentos…",
     },
   };
   const MAX_TEXT = 4000;
@@ -72,6 +86,7 @@
   const BACKOFF_FIRST_MS = 500;
   const BACKOFF_MAX_MS = 30000;
   const UNAUTHORIZED = 4401;
+  const SESSION_ENDED = 401;
   const TOO_MANY_REQUESTS = 429;
 
   const lang = pickLanguage();
@@ -81,11 +96,14 @@
   socketUrl.protocol = socketUrl.protocol === "https:" ? "wss:" : "ws:";
   socketUrl.searchParams.set("site_key", siteKey);
   const storeKey = "omnihub.webchat." + siteKey;
+  // The shop user this page vouches for (null: anonymous); a token is asked for as them.
+  const pageUser = script.getAttribute("data-user-id") || null;
 
   // -- state ------------------------------------------------------------------------
 
   const stored = load();
   let token = typeof stored.token === "string" ? stored.token : null;
+  let tokenUser = typeof stored.tokenUser === "string" ? stored.tokenUser : null;
   let visitorId = typeof stored.visitorId === "string" ? stored.visitorId : null;
   let lastSeenId = Number.isInteger(stored.lastSeenId) ? stored.lastSeenId : 0;
   let messages = Array.isArray(stored.messages) ? stored.messages.filter(isMessage) : [];
@@ -100,6 +118,8 @@
   let retryTimer = null;
   let typingTimer = null;
   let notice = "";
+  let heldUntil = 0; // the hub asked to wait before the next message (too fast)
+  let releaseTimer = null;
 
   function pickLanguage() {
     const wanted = [script.getAttribute("data-lang")].concat(
@@ -131,6 +151,7 @@
   function save() {
     const data = {
       token: token,
+      tokenUser: tokenUser,
       visitorId: visitorId,
       lastSeenId: lastSeenId,
       open: isOpen,
@@ -168,22 +189,35 @@
     }
   }
 
-  async function requestSession() {
+  function postSession() {
     const body = { site_key: siteKey };
     if (token) body.token = token;
-    const userId = script.getAttribute("data-user-id");
     const userHash = script.getAttribute("data-user-hash");
-    if (userId && userHash) {
-      body.user_id = userId;
+    if (pageUser && userHash) {
+      body.user_id = pageUser;
       body.user_hash = userHash;
     }
-    const response = await fetch(sessionUrl, {
+    return fetch(sessionUrl, {
       method: "POST",
       mode: "cors",
       credentials: "omit",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
     });
+  }
+
+  async function requestSession() {
+    let response = await postSession();
+    for (let tries = 0; response.status === SESSION_ENDED && token !== null && tries < 3; tries++) {
+      // The hub ended this token: the visitor signed in or out, maybe in another tab,
+      // which stored the token that follows it. Taken only when it was asked for as the
+      // same shop user as this page: a stale page must not undo the other's sign-in
+      // or sign-out. Otherwise this page starts afresh.
+      const kept = load();
+      const sameUser = (typeof kept.tokenUser === "string" ? kept.tokenUser : null) === pageUser;
+      token = typeof kept.token === "string" && kept.token !== token && sameUser ? kept.token : null;
+      response = await postSession();
+    }
     if (response.status >= 400 && response.status < 500) {
       const answer = await response.json().catch(() => ({}));
       if (response.status === TOO_MANY_REQUESTS) {
@@ -204,6 +238,7 @@
       lastSeenId = 0;
     }
     token = session.token;
+    tokenUser = pageUser;
     visitorId = session.visitor_id;
     save();
   }
@@ -299,13 +334,41 @@
       pending.filter((p) => !p.error).forEach(transmit);
     } else if (frame.type === "typing") {
       showTyping();
+    } else if (frame.type === "error" && frame.code === "rate_limited") {
+      hold(frame.client_msg_id, Number(frame.retry_after));
     } else if (frame.type === "error") {
       refused(frame.client_msg_id, String(frame.reason || ""));
     }
   }
 
+  // Too fast: the message was not taken. It stays pending, and every pending message
+  // waits (in order) until the hub said it may go.
+  function hold(clientMsgId, seconds) {
+    const p = pending.find((q) => q.client_msg_id === clientMsgId);
+    if (p) p.waiting = true;
+    const wait = Number.isFinite(seconds) && seconds > 0 ? seconds : 10;
+    heldUntil = Math.max(heldUntil, Date.now() + wait * 1000);
+    notice = t.slow;
+    clearTimeout(releaseTimer);
+    releaseTimer = setTimeout(release, heldUntil - Date.now());
+    render();
+  }
+
+  function release() {
+    releaseTimer = null;
+    heldUntil = 0;
+    if (notice === t.slow) notice = "";
+    render();
+    pending.filter((p) => p.waiting && !p.error).forEach(transmit);
+  }
+
   function transmit(p) {
     if (state !== "online" || socket === null) return; // sent on the next "ready"
+    if (Date.now() < heldUntil) {
+      p.waiting = true; // sent on release
+      return;
+    }
+    delete p.waiting;
     const frame =
       p.type === "choice"
         ? { type: "choice", client_msg_id: p.client_msg_id, payload: p.payload, text: p.text }
@@ -379,7 +442,7 @@
   }
 
   function queue(p) {
-    notice = "";
+    if (notice !== t.slow) notice = "";
     pending.push(p);
     save();
     render();
