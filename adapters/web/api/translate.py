@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 from aiohttp import web
@@ -43,7 +43,9 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         )
     body = await request.read()  # past client_max_size aiohttp raises 413 here
     try:
-        return model.model_validate_json(body)
+        # The JSON parser refuses bodies that are not UTF-8, lone surrogates ("\ud800")
+        # and nesting deeper than 200 levels as malformed: never a RecursionError.
+        record = model.model_validate_json(body)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_context=False, include_input=False)
         if any(e["type"] == "json_invalid" for e in errors):
@@ -53,6 +55,27 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         raise _invalid(
             [ErrorDetail(loc=["body", *e["loc"]], msg=e["msg"], type=e["type"]) for e in errors]
         ) from None
+    nuls = [
+        ErrorDetail(loc=["body", *loc], msg="text may not contain NUL (\\u0000)", type="string_nul")
+        for loc in _nul_texts(record.model_dump(), [])
+    ]
+    if nuls:
+        raise _invalid(nuls)
+    return record
+
+
+def _nul_texts(value: object, loc: list[str | int]) -> Iterator[list[str | int]]:
+    """Where `value` holds text with a NUL, which PostgreSQL refuses in text and JSONB."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield loc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _nul_texts(key, loc)
+            yield from _nul_texts(item, [*loc, key if isinstance(key, int) else str(key)])
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _nul_texts(item, [*loc, index])
 
 
 async def run(request: web.Request, service: Callable[[AsyncSession], Awaitable[R]]) -> R:
