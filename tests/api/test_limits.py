@@ -236,3 +236,20 @@ async def test_a_key_with_a_nul_is_not_found(api: Api, path: str) -> None:
     reply = await api.get(f"{path}/C-1%00")
     assert reply.status == 404
     assert reply.body["error"].endswith("'C-1\\x00'")
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+async def test_a_number_that_is_not_finite_in_free_form_attributes_is_422(
+    api: Api, db: Database, number: bytes
+) -> None:
+    # Not JSON by RFC 8259, yet parsed; PostgreSQL's JSONB refused it (a 500) and
+    # SQLite kept it as null.
+    body = b'{"external_id": "C-2", "attributes": {"fit": [1, ' + number + b"]}}"
+    headers = {**api.auth, "Content-Type": "application/json"}
+    response = await api.client.post("/api/v1/customers", data=body, headers=headers)
+    assert response.status == 422
+    reply = await response.json()
+    assert [(e["loc"], e["type"]) for e in reply["errors"]] == [
+        (["body", "attributes", "fit", 1], "finite_number")
+    ]
+    assert await count(db, Customer) == 1

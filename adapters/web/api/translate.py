@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
@@ -55,27 +56,35 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         raise _invalid(
             [ErrorDetail(loc=["body", *e["loc"]], msg=e["msg"], type=e["type"]) for e in errors]
         ) from None
-    nuls = [
-        ErrorDetail(loc=["body", *loc], msg="text may not contain NUL (\\u0000)", type="string_nul")
-        for loc in _nul_texts(record.model_dump(), [])
+    unstorable = [
+        ErrorDetail(loc=["body", *loc], msg=msg, type=kind)
+        for loc, msg, kind in _unstorable(record.model_dump(), [])
     ]
-    if nuls:
-        raise _invalid(nuls)
+    if unstorable:
+        raise _invalid(unstorable)
     return record
 
 
-def _nul_texts(value: object, loc: list[str | int]) -> Iterator[list[str | int]]:
-    """Where `value` holds text with a NUL, which PostgreSQL refuses in text and JSONB."""
+Loc = list[str | int]
+
+
+def _unstorable(value: object, loc: Loc) -> Iterator[tuple[Loc, str, str]]:
+    """Where `value` holds what PostgreSQL refuses: NUL in text (and JSONB), and NaN or
+    infinities in JSONB (free-form fields such as attributes; bounded numbers are
+    refused by their bounds). The parser takes both, and SQLite kept NaN as null."""
     if isinstance(value, str):
         if "\x00" in value:
-            yield loc
+            yield loc, "text may not contain NUL (\\u0000)", "string_nul"
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            yield loc, "Input should be a finite number", "finite_number"
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _nul_texts(key, loc)
-            yield from _nul_texts(item, [*loc, key if isinstance(key, int) else str(key)])
+            yield from _unstorable(key, loc)
+            yield from _unstorable(item, [*loc, key if isinstance(key, int) else str(key)])
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            yield from _nul_texts(item, [*loc, index])
+            yield from _unstorable(item, [*loc, index])
 
 
 async def run(request: web.Request, service: Callable[[AsyncSession], Awaitable[R]]) -> R:
