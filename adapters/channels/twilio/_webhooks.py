@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 from multidict import MultiDict
@@ -13,10 +12,10 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 from adapters.channels.twilio._addresses import channel_of, comparable
 from adapters.settings import Settings
 from adapters.web.errors import error_response
+from adapters.web.forms import UnreadableForm, read_form
 from adapters.web.keys import INBOUND, SETTINGS
 from crm.models import Channel, DeliveryStatus
 from crm.phones import InvalidPhone, normalise_phone
-from crm.text import storable
 from dialogue.messages import DeliveryUpdate, Inbound, Media
 
 logger = logging.getLogger(__name__)
@@ -106,7 +105,11 @@ async def _signed_form(request: web.Request, settings: Settings) -> MultiDict[st
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature:
         raise _Rejected(403, f"missing {SIGNATURE_HEADER}")
-    form = await _read_form(request)
+    try:
+        # Strictly: the signature check itself failed with a 500 on some bodies.
+        form = await read_form(request)
+    except UnreadableForm as exc:
+        raise _Rejected(exc.status, exc.reason) from None
     # Twilio signs the URL it was configured with. Behind a proxy the Host and scheme
     # the server sees differ from it, so the URL is rebuilt from the public base.
     url = settings.public_base + request.raw_path
@@ -114,28 +117,6 @@ async def _signed_form(request: web.Request, settings: Settings) -> MultiDict[st
         logger.warning("rejected a Twilio webhook with a bad signature for %s", url)
         raise _Rejected(403, f"invalid {SIGNATURE_HEADER}")
     return form
-
-
-async def _read_form(request: web.Request) -> MultiDict[str]:
-    """The urlencoded body, decoded strictly: Twilio signs the decoded values, and sends UTF-8.
-
-    aiohttp's `request.post()` raises on an unknown charset or undecodable bytes (a 500)
-    and turns undecodable percent-escapes into U+FFFD, which no signature covers.
-    """
-    charset = request.charset or "utf-8"
-    raw = await request.read()  # past client_max_size aiohttp raises 413 here
-    try:
-        text = raw.rstrip().decode(charset)
-        pairs = parse_qsl(text, keep_blank_values=True, encoding=charset, errors="strict")
-    except LookupError:  # no such codec, or one that is not a text encoding (base64)
-        raise _Rejected(415, f"unknown charset {charset!r}") from None
-    except UnicodeDecodeError:
-        raise _Rejected(400, f"the form is not {charset} text") from None
-    # Some codecs (unicode_escape, utf-7) decode to lone surrogates, on which the
-    # signature check itself would fail with a 500.
-    if not all(storable(part) for pair in pairs for part in pair):
-        raise _Rejected(400, "the form holds a NUL or a lone surrogate")
-    return MultiDict(pairs)
 
 
 def _parse_inbound(form: MultiDict[str], settings: Settings) -> Inbound:
