@@ -36,8 +36,8 @@ async def receive_update(request: web.Request) -> web.Response:
     and again; so do updates it cannot read (a field of the wrong type, text the
     database cannot hold, nesting too deep to parse), which are logged without their
     content and skipped. A body that is not an update at all (not JSON, no integer
-    update_id) is a 400. Any other failure (the router's, the library's) propagates as a 500,
-    so Telegram retries and the error is logged rather than lost.
+    update_id) is a 400. Any other failure (the router's, the library's) propagates
+    as a 500, so Telegram retries and the error is logged rather than lost.
     """
     settings = request.app[SETTINGS]
     bot = request.app.get(BOT)
