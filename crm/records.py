@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from itertools import pairwise
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,9 +16,8 @@ from pydantic import (
     EmailStr,
     Field,
     JsonValue,
-    NonNegativeInt,
-    PositiveInt,
     RootModel,
+    Strict,
     StringConstraints,
     TypeAdapter,
     ValidationInfo,
@@ -45,6 +44,16 @@ BATCH_LIMIT = 1000
 # query, and PostgreSQL takes at most 32,767 parameters in a statement.
 BATCH_LINE_LIMIT = 10_000
 
+# Counts, amounts and line numbers are INTEGER columns (32 bits on PostgreSQL): a larger
+# value would fail on insert, failing the whole batch with it, so it is refused here.
+MAX_INTEGER = 2**31 - 1
+# Ids are BIGINT on PostgreSQL.
+MAX_ID = 2**63 - 1
+# Dates the hub does arithmetic on (return windows, metrics periods) must keep room to
+# add to them; no shop's record is older than 1900 or set beyond 2999.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
 
 def _fits(max_length: int) -> StringConstraints:
     """Trimmed, non-empty text that fits its column (PostgreSQL enforces the length)."""
@@ -66,6 +75,29 @@ def _http_url(url: str) -> str:
 
 
 _URL = TypeAdapter(AnyHttpUrl)
+
+
+def _supported(moment: datetime) -> datetime:
+    try:
+        # Converted first: near year 1 or 9999 the conversion itself leaves the range.
+        in_utc = moment.astimezone(UTC)
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or not EARLIEST <= in_utc < LATEST:
+        raise ValueError("must be between the years 1900 and 2999 once in UTC")
+    return moment
+
+
+# Strict: JSON's true, 1.0 and "1" are not whole numbers (lax pydantic takes all three).
+Count = Annotated[int, Strict(), Field(ge=0, le=MAX_INTEGER)]
+Positive = Annotated[int, Strict(), Field(gt=0, le=MAX_INTEGER)]
+Money = Annotated[Count, Field(description="In minor units of the currency (cents...).")]
+Id = Annotated[int, Strict(), Field(ge=1, le=MAX_ID, description="The hub's id.")]
+Moment = Annotated[
+    AwareDatetime,
+    AfterValidator(_supported),
+    Field(description="ISO 8601 with a UTC offset, between 1900 and 2999 once in UTC."),
+]
 
 ExternalId = Annotated[
     str,
@@ -131,7 +163,7 @@ class ConsentRecord(Record):
     source: Annotated[str, _fits(64)] = Field(
         "api", description="What recorded it: a form, a till..."
     )
-    recorded_at: AwareDatetime = Field(
+    recorded_at: Moment = Field(
         description="When the customer decided. Required: an older decision than the one "
         "the hub holds (a STOP on WhatsApp, say) never overrides it."
     )
@@ -152,7 +184,7 @@ class CustomerRecord(Record):
     tags: list[Annotated[str, _fits(64)]] = Field(default_factory=list, max_length=100)
     attributes: dict[str, JsonValue] = Field(default_factory=dict)
     funnel_stage: FunnelStage = FunnelStage.LEAD
-    loyalty_points: NonNegativeInt = 0
+    loyalty_points: Count = 0
     consents: list[ConsentRecord] = Field(
         default_factory=list, max_length=50, description="Appended to the consent history."
     )
@@ -189,7 +221,7 @@ class ProductRecord(Record):
     brand: Annotated[str, _fits(100)] | None = None
     active: bool = True
     variants: list[VariantRecord] = Field(default_factory=list, max_length=500)
-    prices: dict[Currency, NonNegativeInt] | None = Field(
+    prices: dict[Currency, Money] | None = Field(
         None, description="Amount in minor units per currency; omit to keep the current ones."
     )
 
@@ -217,7 +249,7 @@ class ProductBatch(RootModel[Annotated[list[ProductRecord], Field(max_length=BAT
 class StoreHoursRecord(Record):
     """One opening interval; a split shift is two intervals on the same weekday."""
 
-    weekday: Annotated[int, Field(ge=0, le=6, description="0 = Monday.")]
+    weekday: Annotated[int, Strict(), Field(ge=0, le=6, description="0 = Monday.")]
     opens: time = Field(description="Local time of the store, e.g. 09:30.")
     closes: time
 
@@ -242,8 +274,8 @@ class StoreRecord(Record):
     phone: Phone | None = None
     timezone: TimeZone
     currency: Currency
-    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
-    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+    latitude: Annotated[float, Strict(), Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Strict(), Field(ge=-180, le=180)] | None = None
     active: bool = True
     hours: list[StoreHoursRecord] | None = Field(
         None, max_length=50, description="The whole week; omit to keep the current hours."
@@ -273,7 +305,7 @@ class InventoryLevel(Record):
 
     store_code: StoreCode
     sku: Sku
-    on_hand: NonNegativeInt = Field(description="Absolute: replaces the previous count.")
+    on_hand: Count = Field(description="Absolute: replaces the previous count.")
 
 
 class InventoryBatch(RootModel[Annotated[list[InventoryLevel], Field(max_length=BATCH_LIMIT)]]):
@@ -286,10 +318,10 @@ class InventoryBatch(RootModel[Annotated[list[InventoryLevel], Field(max_length=
 class OrderLineRecord(Record):
     """One line of an order, known by its line_no."""
 
-    line_no: PositiveInt
+    line_no: Positive
     sku: Sku
-    quantity: PositiveInt
-    unit_price_minor: NonNegativeInt
+    quantity: Positive
+    unit_price_minor: Money
 
 
 class ReceiptRecord(Record):
@@ -299,9 +331,9 @@ class ReceiptRecord(Record):
     store_code: StoreCode
     till: Annotated[str, _fits(16)] | None = None
     payment_method: Annotated[str, _fits(32)]
-    issued_at: AwareDatetime
-    total_minor: NonNegativeInt
-    tax_minor: NonNegativeInt
+    issued_at: Moment
+    total_minor: Money
+    tax_minor: Money
 
 
 class OrderRecord(Record):
@@ -317,7 +349,7 @@ class OrderRecord(Record):
     sales_channel: SalesChannel
     fulfilment: Fulfilment
     status: OrderStatus
-    status_changed_at: AwareDatetime | None = Field(
+    status_changed_at: Moment | None = Field(
         None,
         description="When the status took effect. Defaults to placed_at for a new order "
         "and to now for a change; re-sending the same status records nothing.",
@@ -329,13 +361,13 @@ class OrderRecord(Record):
         None, validate_default=True, description="The store that hands it over."
     )
     currency: Currency
-    total_minor: NonNegativeInt
+    total_minor: Money
     carrier: Annotated[str, _fits(64)] | None = None
     tracking_number: Annotated[str, _fits(64)] | None = None
     tracking_url: HttpUrl | None = None
-    placed_at: AwareDatetime
-    promised_at: AwareDatetime | None = None
-    received_at: AwareDatetime | None = Field(
+    placed_at: Moment
+    promised_at: Moment | None = None
+    received_at: Moment | None = Field(
         None,
         description="When the customer got the goods (starts the return window). If not "
         "sent, it is set when the status first becomes delivered, collected or completed.",
@@ -363,6 +395,9 @@ class OrderRecord(Record):
         numbers = [line.line_no for line in items]
         if len(set(numbers)) != len(numbers):
             raise ValueError("each line_no may appear once")
+        # A return's refund adds up lines' prices into an INTEGER column of its own.
+        if sum(line.quantity * line.unit_price_minor for line in items) > MAX_INTEGER:
+            raise ValueError(f"the lines add up to more than {MAX_INTEGER} minor units")
         return items
 
 

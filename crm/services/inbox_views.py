@@ -38,6 +38,7 @@ from crm.models import (
     order_number_key,
     utcnow,
 )
+from crm.records import MAX_ID
 from crm.services.staff import answerers_with_load
 
 WHATSAPP_WINDOW = timedelta(hours=24)
@@ -131,12 +132,18 @@ def encode_cursor(updated_at: datetime, conversation_id: int) -> str:
     return f"{micros}.{conversation_id}"
 
 
+# What encode_cursor writes: int() alone would also take "1_0", " 1", "١" or 10**4000.
+_CURSOR = re.compile(r"(-?[0-9]{1,18})\.([0-9]{1,19})")
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    match = _CURSOR.fullmatch(cursor)
     try:
-        micros, conversation_id = (int(part) for part in cursor.split("."))
-        return _EPOCH + timedelta(microseconds=micros), conversation_id
+        if match is None or int(match[2]) > MAX_ID:
+            raise ValueError(cursor)
+        return _EPOCH + timedelta(microseconds=int(match[1])), int(match[2])
     except (ValueError, OverflowError):
-        raise BadCursor(f"not a page cursor: {cursor!r}") from None
+        raise BadCursor(f"not a page cursor: {cursor[:40]!r}") from None
 
 
 def _like(text: str) -> str:
@@ -770,6 +777,7 @@ __all__ = [
     "conversation_detail",
     "conversation_summary",
     "customer_panel",
+    "decode_cursor",
     "list_conversations",
     "reservation_view",
     "return_view",

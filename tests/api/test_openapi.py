@@ -72,3 +72,17 @@ async def test_operations_name_their_schemas_errors_and_security(api: Api) -> No
     assert read["parameters"][0]["name"] == "external_id"
     assert set(read["responses"]) == {"200", "401", "404"}
     assert paths["/api/v1/openapi.json"]["get"]["security"] == []
+
+
+async def test_the_schemas_show_what_each_number_and_date_may_be(api: Api) -> None:
+    document = await _document(api)
+    schemas = document["components"]["schemas"]  # type: ignore[index]
+    on_hand = schemas["InventoryLevel"]["properties"]["on_hand"]
+    assert (on_hand["type"], on_hand["minimum"], on_hand["maximum"]) == ("integer", 0, 2**31 - 1)
+    quantity = schemas["OrderLineRecord"]["properties"]["quantity"]
+    assert (quantity["exclusiveMinimum"], quantity["maximum"]) == (0, 2**31 - 1)
+    prices = schemas["ProductRecord"]["properties"]["prices"]["anyOf"][0]
+    assert prices["patternProperties"]["^[A-Z]{3}$"]["maximum"] == 2**31 - 1
+    placed_at = schemas["OrderRecord"]["properties"]["placed_at"]
+    assert placed_at["format"] == "date-time"
+    assert "between 1900 and 2999" in placed_at["description"]

@@ -26,7 +26,20 @@ async def _send(api: Api, path: str, body: bytes, content_type: str) -> tuple[in
     return response.status, await response.json()
 
 
-@pytest.mark.parametrize("body", [b'{"external_id": "C-1",', b"", b"\xff\xfe", b"NaN-ish"])
+# Also what the parser must not crash on: not UTF-8, a lone surrogate (which PostgreSQL
+# refuses in text), nesting deep enough for a RecursionError in Python's json.
+MALFORMED = [
+    b'{"external_id": "C-1",',
+    b"",
+    b"\xff\xfe",
+    b'{"external_id": "C-\xe9"}',
+    b"NaN-ish",
+    b'{"external_id": "C-1", "name": "\\ud800"}',
+    b'{"external_id": "C-1", "attributes": {"a": ' + b"[" * 1500 + b"]" * 1500 + b"}}",
+]
+
+
+@pytest.mark.parametrize("body", MALFORMED)
 async def test_malformed_json_is_400(api: Api, db: Database, body: bytes) -> None:
     status, reply = await _send(api, "/customers", body, "application/json")
     assert status == 400

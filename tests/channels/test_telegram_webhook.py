@@ -265,6 +265,59 @@ async def test_json_that_is_not_an_update_is_refused(
     assert api.calls_to("answerCallbackQuery") == []
 
 
+@pytest.mark.parametrize("name", sorted(p.name for p in (FIXTURES / "unreadable").glob("*.json")))
+async def test_an_update_the_hub_cannot_read_is_acknowledged_skipped_and_logged_without_content(
+    client: Client,
+    sink: RecordingSink,
+    api: FakeTelegramApi,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+) -> None:
+    # It comes from Telegram (the secret holds), which redelivers anything but a 2xx.
+    body = (FIXTURES / "unreadable" / name).read_bytes()
+    with caplog.at_level(logging.WARNING, logger="adapters.channels.telegram"):
+        response = await client.post(
+            WEBHOOK_PATH,
+            data=body,
+            headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"},
+        )
+        assert response.status == 200
+    assert sink.inbound == []
+    assert api.calls_to("answerCallbackQuery") == []
+    update_id = str(json.loads(body)["update_id"])
+    [record] = [r for r in caplog.records if update_id in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert not {"Hola", "Ana", "García", "intent:", "123"} & set(record.getMessage().split())
+    assert "Hola" not in caplog.text
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"update_id": 731204550, "message": {"x": ' + b"[" * depth + b"]" * depth + b"}}"
+
+
+def _replies(depth: int) -> bytes:
+    """A message replying to a message replying to... `depth` times."""
+    message = _fixture("text_message.json")["message"]
+    text = json.dumps(message)
+    chain = (text[:-1] + ', "reply_to_message": ') * depth + text + "}" * depth
+    return b'{"update_id": 731204551, "message": ' + chain.encode() + b"}"
+
+
+@pytest.mark.parametrize("body", [_nested(100_000), _replies(800)], ids=["arrays", "replies"])
+async def test_an_update_nested_too_deep_is_acknowledged_and_skipped(
+    client: Client, sink: RecordingSink, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="adapters.channels.telegram"):
+        response = await client.post(
+            WEBHOOK_PATH,
+            data=body,
+            headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"},
+        )
+        assert response.status == 200
+    assert sink.inbound == []
+    assert "skipped" in caplog.text
+
+
 async def test_the_webhook_is_off_without_telegram_credentials(
     aiohttp_client: AiohttpClient, sink: RecordingSink, api: FakeTelegramApi
 ) -> None:

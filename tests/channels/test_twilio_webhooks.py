@@ -361,3 +361,56 @@ async def test_an_unknown_status_is_acknowledged_ignored_and_logged(
     assert sink.updates == []
     assert "'canceled'" in caplog.text
     assert form["MessageSid"] in caplog.text
+
+
+# --- bodies the hub cannot decode ----------------------------------------------------
+
+
+def _form_bytes(form: dict[str, str], how: str) -> bytes:
+    """The form as a client would put it on the wire: `how` is "escaped|raw ENCODING"."""
+    style, encoding = how.split(" ")
+    if style == "escaped":
+        return urlencode(form, encoding=encoding).encode("ascii")
+    return "&".join(f"{name}={value}" for name, value in form.items()).encode(encoding)
+
+
+@pytest.mark.parametrize("name", _names("undecodable"))
+async def test_a_body_the_hub_cannot_decode_gets_its_4xx_and_changes_nothing(
+    client: Client, sink: RecordingSink, name: str
+) -> None:
+    fixture = _fixture("undecodable", name)
+    path: str = fixture["path"]
+    request = signed_webhook(PUBLIC + path, fixture["form"])
+    headers = {**request.headers, "Content-Type": fixture["content_type"]}
+    body = _form_bytes(fixture["form"], fixture["bytes"])
+    async with client.post(path, data=body, headers=headers) as response:
+        assert response.status == fixture["status"]
+        assert fixture["error"] in (await response.json())["error"]
+    assert sink.inbound == []
+
+
+async def test_a_form_signed_in_the_charset_it_declares_is_read(
+    client: Client, sink: RecordingSink
+) -> None:
+    form = {**_fixture("inbound", "sms_text")["form"], "Body": "¿Dónde está?"}
+    request = signed_webhook(PUBLIC + "/webhooks/twilio", form)
+    headers = {
+        **request.headers,
+        "Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1",
+    }
+    body = _form_bytes(form, "escaped latin-1")
+    async with client.post("/webhooks/twilio", data=body, headers=headers) as response:
+        assert response.status == 200
+    assert [inbound.text for inbound in sink.inbound] == ["¿Dónde está?"]
+
+
+async def test_a_status_callback_the_hub_cannot_decode_is_refused(
+    client: Client, sink: RecordingSink
+) -> None:
+    form = _fixture("status", "sms_delivered")["form"]
+    request = signed_webhook(PUBLIC + "/webhooks/twilio/status", form)
+    headers = {**request.headers, "Content-Type": "application/x-www-form-urlencoded; charset=x"}
+    body = _form_bytes(form, "escaped utf-8")
+    async with client.post("/webhooks/twilio/status", data=body, headers=headers) as response:
+        assert response.status == 415
+    assert sink.updates == []

@@ -185,6 +185,35 @@ async def test_telegram_with_a_wrong_secret_is_refused(providers: Providers) -> 
     assert await _count(providers.db, Message) == 0
 
 
+async def test_telegram_text_the_database_cannot_hold_is_skipped_and_stores_nothing(
+    providers: Providers,
+) -> None:
+    # PostgreSQL refuses a lone surrogate and NUL in text: storing them was a 500,
+    # which Telegram redelivers. They are acknowledged and skipped.
+    telegram_api = providers.telegram
+    ana = telegram_api.add_user("Ana", "García")
+    webhook = providers.hub.make_url("/webhooks/telegram")
+    for text in ("hola \ud800", "hola \x00", "\udfff"):
+        update = telegram_api.text_update(ana, text)
+        assert await telegram_api.deliver(webhook, update, secret=SECRET) == 200
+    odd_name = telegram_api.text_update(ana, "hola")
+    odd_name["message"]["from"]["first_name"] = 123
+    assert await telegram_api.deliver(webhook, odd_name, secret=SECRET) == 200
+    assert await _count(providers.db, Message) == 0
+    assert await _count(providers.db, Customer) == 0
+
+    hello = telegram_api.text_update(ana, "hola")
+    assert await telegram_api.deliver(webhook, hello, secret=SECRET) == 200
+    (reply,) = await telegram_api.wait_for("sendMessage")
+    assert reply.params["text"] == "echo: hola"
+
+
+async def test_an_sms_with_a_nul_is_refused_and_stores_nothing(providers: Providers) -> None:
+    assert await providers.sms("hola \x00", sid="SM" + "6" * 32) == 400
+    assert await _count(providers.db, Message) == 0
+    assert await _count(providers.db, Customer) == 0
+
+
 async def test_an_sms_reply_to_someone_who_sent_stop_records_the_opt_out(
     providers: Providers,
 ) -> None:

@@ -388,3 +388,52 @@ async def test_out_of_range_input_gets_a_4xx_not_a_crash(hub: Hub) -> None:
     assert (await boss.get("/inbox/api/metrics?until=0001-01-01T00:00:00%2B00:00")).status == 400
     huge = await boss.post("/inbox/api/conversations/1/assign", {"agent_id": 2**70})
     assert huge.status == 422
+
+
+async def test_query_parameters_that_are_not_what_they_say_are_400_naming_them(hub: Hub) -> None:
+    sara = await hub.agent(name="Sara")
+    for query, name in (
+        ("before=1.100000000000000000000", "before"),  # an id past BIGINT: a 500 before
+        ("before=1.9223372036854775808", "before"),  # 2**63
+        ("before=1_000.1", "before"),
+        ("before=%201.1", "before"),
+        ("before=1.1.1", "before"),
+        ("before=1.%D9%A1", "before"),  # an Arabic-Indic one, which int() takes
+        ("limit=1.5", "limit"),
+        ("limit=99999999999999999999", "limit"),
+        ("limit=1_0", "limit"),
+        ("limit=0", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=%D9%A1", "limit"),
+        ("limit=201", "limit"),
+    ):
+        response = await sara.get(f"/inbox/api/conversations?{query}")
+        assert response.status == 400, query
+        assert (await response.json())["error"].startswith(f"{name} must be"), query
+    assert (await sara.get("/inbox/api/conversations?limit=200&before=1.1")).status == 200
+
+
+async def test_ids_and_counts_in_bodies_are_strict_whole_numbers_in_range(hub: Hub) -> None:
+    boss = await hub.agent(AgentRole.SUPERVISOR)
+    assign = "/inbox/api/conversations/1/assign"
+    for agent_id in (True, 1.0, "1", 2**63):
+        response = await boss.post(assign, {"agent_id": agent_id})
+        assert response.status == 422, agent_id
+        assert [e["loc"] for e in (await response.json())["errors"]] == [["body", "agent_id"]]
+    body = {
+        "customer_id": 2**63,
+        "order_number": "ES-1",
+        "lines": [{"line_no": True, "quantity": 2**31}],
+        "reason": "wrong_size",
+        "method": "courier",
+    }
+    response = await boss.post("/inbox/api/returns", body)
+    assert response.status == 422
+    assert [e["loc"] for e in (await response.json())["errors"]] == [
+        ["body", "customer_id"],
+        ["body", "lines", 0, "line_no"],
+        ["body", "lines", 0, "quantity"],
+    ]
+    note = await boss.post("/inbox/api/conversations/1/messages", {"text": "hola\u0000"})
+    assert note.status == 422
+    assert (await note.json())["errors"][0]["type"] == "string_nul"

@@ -10,7 +10,12 @@ through the same Bot. Wiring:
 """
 
 from adapters.channels.telegram.bot import BOT, TelegramOff, build_bot, is_on, telegram_ctx
-from adapters.channels.telegram.inbound import MalformedUpdate, read_update, to_inbound
+from adapters.channels.telegram.inbound import (
+    MalformedUpdate,
+    UnreadableUpdate,
+    read_update,
+    to_inbound,
+)
 from adapters.channels.telegram.registration import (
     ALLOWED_UPDATES,
     WEBHOOK_PORTS,
@@ -32,6 +37,7 @@ __all__ = [
     "SetWebhookError",
     "TelegramOff",
     "TelegramSender",
+    "UnreadableUpdate",
     "add_routes",
     "build_bot",
     "is_on",

@@ -10,7 +10,12 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from adapters.channels.telegram.bot import BOT, is_on
-from adapters.channels.telegram.inbound import MalformedUpdate, read_update, to_inbound
+from adapters.channels.telegram.inbound import (
+    MalformedUpdate,
+    UnreadableUpdate,
+    read_update,
+    to_inbound,
+)
 from adapters.web.errors import error_response
 from adapters.web.keys import INBOUND, SETTINGS
 
@@ -28,8 +33,11 @@ async def receive_update(request: web.Request) -> web.Response:
     """Answers 2xx only once the router has stored the message: Telegram redelivers otherwise.
 
     Updates the hub does not handle get 200 too, or Telegram would send them again
-    and again. Any other failure (the router's, the library's) propagates as a 500,
-    so Telegram retries and the error is logged rather than lost.
+    and again; so do updates it cannot read (a field of the wrong type, text the
+    database cannot hold, nesting too deep to parse), which are logged without their
+    content and skipped. A body that is not an update at all (not JSON, no integer
+    update_id) is a 400. Any other failure (the router's, the library's) propagates
+    as a 500, so Telegram retries and the error is logged rather than lost.
     """
     settings = request.app[SETTINGS]
     bot = request.app.get(BOT)
@@ -44,11 +52,17 @@ async def receive_update(request: web.Request) -> web.Response:
         data = await request.json()
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
         return error_response(400, "the body is not JSON")
+    except RecursionError:
+        logger.warning("skipped a Telegram update nested too deep to parse")
+        return web.Response()
     try:
         update = read_update(data, bot)
         inbound = to_inbound(update)
     except MalformedUpdate as exc:
         return error_response(400, str(exc))
+    except UnreadableUpdate as exc:
+        logger.warning("skipped Telegram update %s: %s", exc.update_id, exc.reason)
+        return web.Response()
     if inbound is None:
         kinds = sorted(key for key in data if key != "update_id")
         logger.debug("ignoring Telegram update %s (%s)", update.update_id, ", ".join(kinds))

@@ -12,6 +12,7 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 from adapters.channels.twilio._addresses import channel_of, comparable
 from adapters.settings import Settings
 from adapters.web.errors import error_response
+from adapters.web.forms import UnreadableForm, read_form
 from adapters.web.keys import INBOUND, SETTINGS
 from crm.models import Channel, DeliveryStatus
 from crm.phones import InvalidPhone, normalise_phone
@@ -104,8 +105,11 @@ async def _signed_form(request: web.Request, settings: Settings) -> MultiDict[st
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature:
         raise _Rejected(403, f"missing {SIGNATURE_HEADER}")
-    posted = await request.post()
-    form = MultiDict((name, value) for name, value in posted.items() if isinstance(value, str))
+    try:
+        # Strictly: the signature check itself failed with a 500 on some bodies.
+        form = await read_form(request)
+    except UnreadableForm as exc:
+        raise _Rejected(exc.status, exc.reason) from None
     # Twilio signs the URL it was configured with. Behind a proxy the Host and scheme
     # the server sees differ from it, so the URL is rebuilt from the public base.
     url = settings.public_base + request.raw_path

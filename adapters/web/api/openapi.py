@@ -16,7 +16,8 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 SECURITY = "bearer"
 
 _ERRORS = {
-    400: "Malformed JSON. Nothing was written.",
+    400: "Malformed JSON: not UTF-8, a lone surrogate, nested deeper than 200 levels... "
+    "Nothing was written.",
     401: "Missing, malformed, unknown or revoked bearer token.",
     404: "Not known to the hub.",
     409: "Another request changed the same records at the same time; retry.",

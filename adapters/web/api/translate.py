@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 from aiohttp import web
@@ -43,7 +44,9 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         )
     body = await request.read()  # past client_max_size aiohttp raises 413 here
     try:
-        return model.model_validate_json(body)
+        # The JSON parser refuses bodies that are not UTF-8, lone surrogates ("\ud800")
+        # and nesting deeper than 200 levels as malformed: never a RecursionError.
+        record = model.model_validate_json(body)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_context=False, include_input=False)
         if any(e["type"] == "json_invalid" for e in errors):
@@ -53,6 +56,35 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         raise _invalid(
             [ErrorDetail(loc=["body", *e["loc"]], msg=e["msg"], type=e["type"]) for e in errors]
         ) from None
+    unstorable = [
+        ErrorDetail(loc=["body", *loc], msg=msg, type=kind)
+        for loc, msg, kind in _unstorable(record.model_dump(), [])
+    ]
+    if unstorable:
+        raise _invalid(unstorable)
+    return record
+
+
+Loc = list[str | int]
+
+
+def _unstorable(value: object, loc: Loc) -> Iterator[tuple[Loc, str, str]]:
+    """Where `value` holds what PostgreSQL refuses: NUL in text (and JSONB), and NaN or
+    infinities in JSONB (free-form fields such as attributes; bounded numbers are
+    refused by their bounds). The parser takes both, and SQLite kept NaN as null."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield loc, "text may not contain NUL (\\u0000)", "string_nul"
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            yield loc, "Input should be a finite number", "finite_number"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _unstorable(key, loc)
+            yield from _unstorable(item, [*loc, key if isinstance(key, int) else str(key)])
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _unstorable(item, [*loc, index])
 
 
 async def run(request: web.Request, service: Callable[[AsyncSession], Awaitable[R]]) -> R:

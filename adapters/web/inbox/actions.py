@@ -24,6 +24,7 @@ from crm.errors import DomainError
 from crm.errors import IllegalTransition as CrmIllegalTransition
 from crm.errors import NotFound as CrmNotFound
 from crm.models import Reservation, Return, ReturnMethod, ReturnReason
+from crm.records import Id, Positive
 from crm.services.inbox_views import (
     ConversationSummary,
     conversation_summary,
@@ -50,11 +51,11 @@ class _Body(BaseModel):
 
 
 class AssignBody(_Body):
-    agent_id: int = Field(ge=1, le=2**63 - 1)
+    agent_id: Id
 
 
 class TransferBody(_Body):
-    agent_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    agent_id: Id | None = None
     team: str | None = Field(None, min_length=1, max_length=64)
 
     @model_validator(mode="after")
@@ -92,12 +93,12 @@ class AvailabilityBody(_Body):
 
 
 class ReturnLineBody(_Body):
-    line_no: int = Field(ge=1)
-    quantity: int = Field(ge=1)
+    line_no: Positive
+    quantity: Positive
 
 
 class ReturnBody(_Body):
-    customer_id: int
+    customer_id: Id
     order_number: str = Field(min_length=1, max_length=32)
     lines: list[ReturnLineBody] = Field(min_length=1, max_length=100)
     reason: ReturnReason

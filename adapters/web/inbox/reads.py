@@ -23,6 +23,7 @@ from crm.models import Channel, ConversationStatus, Language, utcnow
 from crm.services.inbox_metrics import inbox_metrics
 from crm.services.inbox_views import (
     DEFAULT_PAGE,
+    MAX_PAGE,
     BadCursor,
     ListFilter,
     View,
@@ -30,6 +31,7 @@ from crm.services.inbox_views import (
     canned_responses,
     conversation_detail,
     customer_panel,
+    decode_cursor,
     list_conversations,
 )
 
@@ -64,14 +66,24 @@ def _choice(request: web.Request, name: str, kind: type[E]) -> E | None:
         raise BadQuery(f"{name} must be one of {allowed}, not {value!r}") from None
 
 
-def _int(request: web.Request, name: str, default: int) -> int:
+def _int(request: web.Request, name: str, default: int, most: int) -> int:
     value = request.query.get(name)
     if value is None or value == "":
         return default
-    try:
-        return int(value)
-    except ValueError:
-        raise BadQuery(f"{name} must be a whole number, not {value!r}") from None
+    # Plain digits: int() would also take "1_0", " 1" and other scripts' digits.
+    if not (value.isascii() and value.isdigit() and len(value) < 10 and 1 <= int(value) <= most):
+        raise BadQuery(f"{name} must be a whole number from 1 to {most}, not {value[:40]!r}")
+    return int(value)
+
+
+def _cursor(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name) or None
+    if value is not None:
+        try:
+            decode_cursor(value)
+        except BadCursor:
+            raise BadQuery(f"{name} must be a page's next_before, not {value[:40]!r}") from None
+    return value
 
 
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -132,8 +144,8 @@ async def conversations(request: web.Request, caller: Caller) -> web.StreamRespo
             channel=channel,
             status=status,
             q=_search_text(request),
-            before=request.query.get("before") or None,
-            limit=_int(request, "limit", DEFAULT_PAGE),
+            before=_cursor(request, "before"),
+            limit=_int(request, "limit", DEFAULT_PAGE, MAX_PAGE),
         )
     except BadQuery as exc:
         return error_response(400, str(exc))
