@@ -7,6 +7,13 @@ and typing it back links the visitor's identity to that customer. The visitor he
 the same words whether or not such a customer exists, so nobody learns whose number
 or order is real. The code is kept only hashed, for CODE_TTL and MAX_ATTEMPTS tries.
 
+The SMS with the code is no message of the visitor's conversation, whose agents would
+read it: its text exists only in memory until the provider has it (dialogue.aside),
+the database keeps a masked record of it (one_time_code_events: "sent to the phone
+ending in ··45"), and the conversation gets a `verification_requested` event that
+names neither the phone nor whether anyone matched. How many codes may be sent and
+guessed, per chat and per customer, is bots.flows.code_budget's.
+
 A flow calls `ensure_verified` before showing anything of the customer's and waits
 while it returns False; the verification keeps its step in the flow's `awaiting`.
 """

@@ -7,9 +7,11 @@ visitor writes on the web chat, which the router takes like any channel.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
+import pytest
 from playwright.async_api import expect
 from sqlalchemy import select
 
@@ -54,7 +56,9 @@ async def test_the_inbox_shows_a_code_was_asked_for_never_the_code_or_the_phone(
     live_hub: InboxHub,  # noqa: F811
     pages: Pages,  # noqa: F811
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, the SQL drivers' parameters too
     await _ana_with_orders(live_hub.db)
     router = live_hub.server.app[INBOUND]
     await router.accept(Inbound(Channel.WEBCHAT, "wc-1", VISITOR, "donde esta mi pedido ES-100235"))
@@ -81,6 +85,7 @@ async def test_the_inbox_shows_a_code_was_asked_for_never_the_code_or_the_phone(
         assert [s for s in secrets if s in shown] == []
         await page.screenshot(path=str(tmp_path / f"code-asked-{locale}.png"), full_page=True)
 
+    assert code not in caplog.text
     # The code itself works, for whoever has Ana's phone.
     await router.accept(Inbound(Channel.WEBCHAT, "wc-2", VISITOR, code))
 

@@ -17,8 +17,32 @@ depends_on: str | Sequence[str] | None = None
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
+# The SMS with a one-time code was a message of the asking visitor's conversation, code
+# and all (issue 11). Those rows go: they were never the visitor's, and their code or
+# phone is nobody's to read. These are the three languages' texts the bot sent.
+_CODE_SMS = (
+    "% es tu código para ver tus pedidos en el chat de la tienda.%",
+    "% é o seu código para ver os seus pedidos no chat da loja.%",
+    "% is your code to see your orders in the shop's chat.%",
+)
+
 
 def upgrade() -> None:
+    messages = sa.table(
+        "messages",
+        sa.column("direction", sa.String),
+        sa.column("channel", sa.String),
+        sa.column("author", sa.String),
+        sa.column("body", sa.Text),
+    )
+    op.execute(
+        messages.delete().where(
+            messages.c.direction == "outbound",
+            messages.c.channel == "sms",
+            messages.c.author == "bot",
+            sa.or_(*(messages.c.body.like(text) for text in _CODE_SMS)),
+        )
+    )
     with op.batch_alter_table("one_time_code_events", schema=None) as batch_op:
         batch_op.alter_column("customer_id", existing_type=_ID, nullable=True)
         batch_op.add_column(sa.Column("asker_id", _ID, nullable=True))
