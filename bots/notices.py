@@ -47,6 +47,11 @@ def queued_text(language: Language, wait: Wait, zone: ZoneInfo, now: datetime | 
     return say("handoff.waiting", language)
 
 
+def spoken_time(language: Language, at: datetime, zone: ZoneInfo, now: datetime | None) -> str:
+    """ "today at 14:05", "tomorrow at 09:00", "on Monday at 10:00" in `zone`."""
+    return _when(language, at, zone, now)
+
+
 def _when(language: Language, at: datetime, zone: ZoneInfo, now: datetime | None) -> str:
     local = at.astimezone(zone)
     today = (now or datetime.now(zone)).astimezone(zone).date()

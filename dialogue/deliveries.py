@@ -31,21 +31,21 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Table,
-    and_,
     bindparam,
     case,
     delete,
     exists,
     func,
     insert,
+    or_,
     select,
     tuple_,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from crm.db import AutocommitWriter, Database
-from crm.models import Channel, DeliveryStatus, Message, WaitingDeliveryUpdate
+from crm.models import Channel, DeliveryStatus, Message, OneTimeCodeEvent, WaitingDeliveryUpdate
 from dialogue.batching import Batcher
 from dialogue.messages import DeliveryUpdate
 from dialogue.outbox import Outbox, record_opt_out
@@ -77,6 +77,8 @@ _PROGRESS = {
 
 _messages = cast(Table, Message.__table__)
 _waiting = cast(Table, WaitingDeliveryUpdate.__table__)
+# A one-time code's SMS is no message: it is recorded on its event row (dialogue.aside).
+_codes = cast(Table, OneTimeCodeEvent.__table__)
 
 _FIND = select(
     _messages.c.id,
@@ -119,10 +121,39 @@ _SET_OPTED_OUT = (
     .values(error_code=OPTED_OUT_CODE, updated_at=bindparam("b_now"))
     .returning(_messages.c.id)
 )
+_FIND_CODE = select(_codes.c.channel, _codes.c.provider_message_id).where(
+    tuple_(_codes.c.channel, _codes.c.provider_message_id).in_(bindparam("keys", expanding=True))
+)
+_code_rank = case(
+    {status: rank for status, rank in _PROGRESS.items()},
+    value=_codes.c.delivery_status,
+    else_=0,
+)
+_UPDATE_CODE = (
+    update(_codes)
+    .where(
+        _codes.c.channel == bindparam("b_channel"),
+        _codes.c.provider_message_id == bindparam("b_provider_id"),
+    )
+    .values(
+        delivery_status=case(
+            (_code_rank <= bindparam("b_rank"), bindparam("b_status", type_=_NEW_STATUS.type)),
+            else_=_codes.c.delivery_status,
+        ),
+        error_code=func.coalesce(bindparam("b_error", type_=_NEW_ERROR.type), _codes.c.error_code),
+        updated_at=bindparam("b_now"),
+    )
+)
 _KEEP = insert(_waiting)
-_SENT = and_(
-    _messages.c.channel == _waiting.c.channel,
-    _messages.c.provider_message_id == _waiting.c.provider_message_id,
+_SENT = or_(
+    exists().where(
+        _messages.c.channel == _waiting.c.channel,
+        _messages.c.provider_message_id == _waiting.c.provider_message_id,
+    ),
+    exists().where(
+        _codes.c.channel == _waiting.c.channel,
+        _codes.c.provider_message_id == _waiting.c.provider_message_id,
+    ),
 )
 # The kept updates whose message is now recorded: those still unplaced are not read
 # again and again (they may be many: callbacks for messages sent from elsewhere).
@@ -134,7 +165,7 @@ _PLACEABLE = (
         _waiting.c.status,
         _waiting.c.error_code,
     )
-    .where(_waiting.c.id > bindparam("after"), exists().where(_SENT))
+    .where(_waiting.c.id > bindparam("after"), _SENT)
     .order_by(_waiting.c.id)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
@@ -142,7 +173,7 @@ _PLACEABLE = (
 _FORGET = delete(_waiting).where(_waiting.c.id.in_(bindparam("ids", expanding=True)))
 _EXPIRE = (
     delete(_waiting)
-    .where(_waiting.c.received_at <= bindparam("old"), ~exists().where(_SENT))
+    .where(_waiting.c.received_at <= bindparam("old"), ~_SENT)
     .returning(
         _waiting.c.channel,
         _waiting.c.provider_message_id,
@@ -366,6 +397,8 @@ async def _apply(
             message.error_code = update_.error_code
             message.new_error = update_.error_code
             message.changed = True
+    if unplaced:
+        unplaced -= await _apply_to_codes(conn, updates, unplaced, now)
     changed = sorted((m for m in found.values() if m.changed), key=lambda m: m.id)
     if changed:
         await conn.execute(_UPDATE, [_update_row(m, now) for m in changed])
@@ -377,6 +410,33 @@ async def _apply(
             source = f"provider:{OPTED_OUT_CODE}"
             await record_opt_out(session, message.conversation_id, message.channel, source, now)
     return [(m.conversation_id, m.id) for m in changed], unplaced
+
+
+async def _apply_to_codes(
+    conn: AsyncConnection, updates: Sequence[DeliveryUpdate], indexes: set[int], now: datetime
+) -> set[int]:
+    """Apply updates to the SMS of one-time codes; return the indexes of those placed."""
+    keys = sorted({(updates[i].channel, updates[i].provider_id) for i in indexes})
+    found = {
+        (r.channel, r.provider_message_id) for r in await conn.execute(_FIND_CODE, {"keys": keys})
+    }
+    placed = sorted(i for i in indexes if (updates[i].channel, updates[i].provider_id) in found)
+    if placed:
+        await conn.execute(
+            _UPDATE_CODE,
+            [
+                {
+                    "b_channel": updates[i].channel,
+                    "b_provider_id": updates[i].provider_id,
+                    "b_status": updates[i].status,
+                    "b_rank": _PROGRESS.get(updates[i].status, 0),
+                    "b_error": updates[i].error_code,
+                    "b_now": now,
+                }
+                for i in placed
+            ],
+        )
+    return set(placed)
 
 
 def _update_row(message: _Found, now: datetime) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from crm.models import Channel, DeliveryStatus
@@ -62,8 +62,8 @@ class Reply:
 
     text: str
     buttons: tuple[Button, ...] = ()
-    # Where it goes when not to the customer's current channel: a one-time code goes
-    # by SMS to the phone on file, whatever channel the customer writes from.
+    # Set: not a message of the conversation but one to someone else, sent once from
+    # memory (a one-time code goes by SMS to the phone on file; see Destination).
     to: Destination | None = None
     # Sent as this approved template instead of free text (`text` is what it reads as,
     # kept in the history); the only kind WhatsApp accepts outside its 24-hour window.
@@ -72,8 +72,18 @@ class Reply:
 
 @dataclass(frozen=True)
 class Destination:
+    """Someone other than the conversation's customer: the phone on file of the customer
+    an order belongs to, who may not be the visitor asking for a code.
+
+    A reply to a Destination is no message of the conversation, and its text is never
+    stored: it is sent once, from memory, after the answer is committed
+    (dialogue.aside), and what became of it is written on the one_time_code_events row
+    `record_id`, which keeps only a masked text. It is never sent again.
+    """
+
     channel: Channel
-    address: str
+    address: str = field(repr=False)
+    record_id: int
 
 
 @dataclass(frozen=True)

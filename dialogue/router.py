@@ -46,6 +46,7 @@ from crm.models import (
     MessageDirection,
     utcnow,
 )
+from dialogue.aside import Aside, give_up_unsent, send_asides
 from dialogue.batching import Batcher
 from dialogue.deliveries import DeliveryRecorder
 from dialogue.identity import resolve_sender
@@ -207,6 +208,7 @@ class _Answered:
     claimed: list[Claimed] = field(default_factory=list)  # replies to send now
     queued: set[int] = field(default_factory=set)  # conversations with replies queued behind
     more: set[int] = field(default_factory=set)  # conversations with messages left
+    asides: list[Aside] = field(default_factory=list)  # to someone else, sent once
 
 
 class Router:
@@ -558,6 +560,8 @@ class Router:
                 self._spawn(self.on_answered(list(pending)))
             if answered.claimed:
                 self._spawn(self.outbox.deliver(answered.claimed))
+            if answered.asides:  # beside the replies: those never wait for these
+                self._spawn(send_asides(self.outbox, answered.asides))
             for conversation_id in sorted(answered.queued):
                 self._spawn(self.outbox.dispatch(conversation_id))
             return answered.more
@@ -635,6 +639,7 @@ class Router:
             await conn.execute(_MARK_PROCESSED, {"ids": processed, "now": now})
         answered.claimed = replies.claimed
         answered.queued = replies.queued
+        answered.asides = replies.asides
         return answered
 
     async def _note_latest(
@@ -696,8 +701,10 @@ class Router:
         *,
         agent_id: int | None = None,
     ) -> list[Message]:
-        """Queue a reply on the channel the customer used last (or its own), rendered."""
-        channel, address = _destination(reply, conversation.last_channel, conversation.last_address)
+        """Queue a reply on the channel the customer used last, rendered."""
+        if reply.to is not None:
+            raise ValueError("a reply to someone else is no message of the conversation")
+        channel, address = conversation.last_channel, conversation.last_address
         parts = self.outbox.render(channel, reply)
         messages = []
         for index, part in enumerate(parts):
@@ -748,6 +755,7 @@ class Router:
             )
         await asyncio.gather(*(self.process(c) for c in sorted(unanswered)))
         found = len(unanswered) + await self.outbox.recover()
+        await give_up_unsent(self.outbox)  # one-time codes a crash kept from going
         # After the sends a crash left are recorded: their callbacks find them now.
         await self._deliveries.apply_waiting()
         await self._deliveries.forget_expired()
@@ -809,6 +817,7 @@ class _Replies:
         self._rows: list[dict[str, Any]] = []
         self.claimed: list[Claimed] = []
         self.queued: set[int] = set()
+        self.asides: list[Aside] = []
 
     async def look_back(self, conn: AsyncConnection, conversation_ids: set[int]) -> None:
         ids = sorted(conversation_ids)
@@ -820,7 +829,9 @@ class _Replies:
         return self._said.get(conversation_id)
 
     def add(self, conversation_id: int, reply: Reply, channel: Channel, address: str) -> None:
-        channel, address = _destination(reply, channel, address)
+        if reply.to is not None:  # someone else's: not a message of this conversation
+            self.asides.append(Aside.of(reply))
+            return
         parts = self._outbox.render(channel, reply)
         claim = conversation_id not in self._unsent
         for index, part in enumerate(parts):
@@ -865,13 +876,6 @@ class _Replies:
                         buttons=offered_buttons(row["payload"]),
                     )
                 )
-
-
-def _destination(reply: Reply, channel: Channel, address: str) -> tuple[Channel, str]:
-    """Where a reply goes: where the customer wrote last, unless it says otherwise."""
-    if reply.to is not None:
-        return reply.to.channel, reply.to.address
-    return channel, address
 
 
 def _with_choice(inbound: Inbound, last_said: dict[str, Any] | None) -> Inbound:

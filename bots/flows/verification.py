@@ -7,6 +7,13 @@ and typing it back links the visitor's identity to that customer. The visitor he
 the same words whether or not such a customer exists, so nobody learns whose number
 or order is real. The code is kept only hashed, for CODE_TTL and MAX_ATTEMPTS tries.
 
+The SMS with the code is no message of the visitor's conversation, whose agents would
+read it: its text exists only in memory until the provider has it (dialogue.aside),
+the database keeps a masked record of it (one_time_code_events: "sent to the phone
+ending in ··45"), and the conversation gets a `verification_requested` event that
+names neither the phone nor whether anyone matched. How many codes may be sent and
+guessed, per chat and per customer, is bots.flows.code_budget's.
+
 A flow calls `ensure_verified` before showing anything of the customer's and waits
 while it returns False; the verification keeps its step in the flow's `awaiting`.
 """
@@ -20,16 +27,33 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from bots.catalogue import say
 from bots.flows.base import Context
+from bots.flows.code_budget import (
+    MAX_CHAT_WRONG,
+    PAUSED,
+    SEND_WINDOW,
+    SENT,
+    WRONG,
+    Pause,
+    chat_wrong,
+    pause_of,
+    told_of_pause,
+)
+from bots.language import guess_language
+from bots.notices import spoken_time
 from bots.state import FlowState
 from crm.models import (
     Channel,
     ChannelIdentity,
+    ConversationEvent,
     ConversationStatus,
     Customer,
+    DeliveryStatus,
     Language,
     OneTimeCodeEvent,
     Order,
@@ -42,17 +66,11 @@ from dialogue.verification import verify_by_code
 
 CODE_TTL = timedelta(minutes=10)
 MAX_ATTEMPTS = 5  # wrong codes before the code is void
-# Codes sent per conversation within SEND_WINDOW: an SMS costs money and bothers
-# the phone's owner, who may not be the one asking.
+# Codes asked for per conversation within SEND_WINDOW; the budgets per asking chat and
+# per customer are in bots.flows.code_budget.
 MAX_SENDS = 3
-SEND_WINDOW = timedelta(hours=1)
-# The same limits per customer, whatever chat asks (a new chat buys nothing): codes
-# sent to their phone per SEND_WINDOW, and wrong codes typed for them per GUESS_WINDOW;
-# past either, no code is sent or accepted for them, and the visitor hears the same
-# words as ever, so the limits tell nobody whether the customer exists.
-MAX_CUSTOMER_SENDS = 3
-MAX_CUSTOMER_WRONG = 10
-GUESS_WINDOW = timedelta(days=1)
+# In the visitor's conversation, for the agent: a code was asked for (never for whom).
+VERIFICATION_REQUESTED = "verification_requested"
 
 AWAITING_ID = "verify.id"
 AWAITING_CODE = "verify.code"
@@ -133,7 +151,12 @@ async def ensure_verified(ctx: Context, state: FlowState) -> bool:
     choice = ctx.choice(state.name)
     if choice is not None and choice[0] == "verify":
         if choice[1] == "resend" and pending is not None:
-            await _send_code(ctx, state, pending.customer_id, pending.phone)
+            phone = (
+                await _phone_on_file(ctx, pending.customer_id)
+                if pending.customer_id is not None
+                else None
+            )
+            await _send_code(ctx, state, pending.customer_id, phone)
         else:
             _ask_identifier(ctx, state)
         return False
@@ -162,7 +185,6 @@ class _Pending:
     """A code sent and not yet typed; who it is for is known only to the hub."""
 
     customer_id: int | None  # None: nobody matched; no code went out, none will fit
-    phone: str | None
     salt: str
     digest: str
     expires_at: datetime
@@ -175,7 +197,6 @@ class _Pending:
             return None
         return cls(
             customer_id=raw["customer_id"],
-            phone=raw["phone"],
             salt=raw["salt"],
             digest=raw["digest"],
             expires_at=datetime.fromisoformat(raw["expires_at"]),
@@ -185,7 +206,6 @@ class _Pending:
     def save(self, extra: dict[str, Any]) -> None:
         extra[_PENDING] = {
             "customer_id": self.customer_id,
-            "phone": self.phone,
             "salt": self.salt,
             "digest": self.digest,
             "expires_at": self.expires_at.isoformat(),
@@ -267,35 +287,97 @@ async def _send_code(
         for at in (datetime.fromisoformat(t) for t in ctx.state.extra.get(_SENT, []))
         if ctx.now - at < SEND_WINDOW
     ]
+    if await _chat_locked(ctx, state):
+        return
     if len(sent) >= MAX_SENDS:
         ctx.state.extra.pop(_PENDING, None)
         state.awaiting = None
         ctx.say("verify.limit", buttons=(_person_button(ctx),))
         return
     ctx.state.extra[_SENT] = [at.isoformat() for at in [*sent, ctx.now]]
-    if customer_id is not None and (
-        await _recent(ctx, customer_id, "sent", SEND_WINDOW) >= MAX_CUSTOMER_SENDS
-        or await _recent(ctx, customer_id, "wrong", GUESS_WINDOW) >= MAX_CUSTOMER_WRONG
-    ):
-        customer_id = None  # nothing goes out, and the words stay the same
-    if customer_id is not None and phone is not None:
-        ctx.session.add(OneTimeCodeEvent(customer_id=customer_id, kind="sent", created_at=ctx.now))
+    # The agent sees that a code was asked for; never for whom, nor whether anyone matched.
+    ctx.session.add(
+        ConversationEvent(
+            conversation_id=ctx.conversation.id, kind=VERIFICATION_REQUESTED, created_at=ctx.now
+        )
+    )
+    owner = await ctx.session.get(Customer, customer_id) if customer_id is not None else None
+    if owner is not None and phone is not None:
+        pause = await pause_of(ctx.session, owner.id, ctx.now)
+        if pause is not None:
+            await _tell_of_pause(ctx, owner, phone, pause)
+            owner = None  # nothing goes out, and the words stay the same
     code = f"{secrets.randbelow(10**6):06d}"
     salt = secrets.token_hex(16)
-    if customer_id is None or phone is None:
+    if owner is None or phone is None:
         # Nothing goes out, and what is kept cannot be matched: the code was never told.
-        customer_id, phone = None, None
-        code = secrets.token_hex(16)
-    _Pending(customer_id, phone, salt, _digest(salt, code), ctx.now + CODE_TTL).save(
-        ctx.state.extra
+        _Pending(None, salt, _digest(salt, secrets.token_hex(16)), ctx.now + CODE_TTL).save(
+            ctx.state.extra
+        )
+        state.awaiting = AWAITING_CODE
+        ctx.say("verify.code_sent", minutes=_minutes(), buttons=_code_buttons(ctx, state))
+        return
+    language = guess_language(owner)
+    record = await _record_sms(
+        ctx, owner, phone, SENT, say("verify.sms_record", language, ending=_ending(phone))
     )
+    _Pending(owner.id, salt, _digest(salt, code), ctx.now + CODE_TTL).save(ctx.state.extra)
     state.awaiting = AWAITING_CODE
     ctx.say("verify.code_sent", minutes=_minutes(), buttons=_code_buttons(ctx, state))
-    if phone is not None:
-        # After the visitor's answer: it must not wait for the SMS to go (the delay
-        # would tell that the order or phone is real).
-        text = ctx.t("verify.sms", code=code, minutes=_minutes())
-        ctx.replies.append(Reply(text, to=Destination(Channel.SMS, phone)))
+    # After the visitor's answer, and beside it: it must not wait for the SMS to go (the
+    # delay would tell that the order or phone is real). The code's text exists only
+    # here, in memory, until the provider has it (dialogue.aside).
+    text = say("verify.sms", language, code=code, minutes=_minutes())
+    ctx.replies.append(Reply(text, to=Destination(Channel.SMS, phone, record.id)))
+
+
+async def _tell_of_pause(ctx: Context, owner: Customer, phone: str, pause: Pause) -> None:
+    """Tell the owner's phone, once per pause, that codes are paused and what works."""
+    if await told_of_pause(ctx.session, owner.id, ctx.now):
+        return
+    language = guess_language(owner)
+    when = spoken_time(language, pause.until, _zone(ctx, owner), ctx.now)
+    text = say("verify.paused_sms", language, when=when)
+    record = await _record_sms(ctx, owner, phone, PAUSED, text, until=pause.until)
+    ctx.replies.append(Reply(text, to=Destination(Channel.SMS, phone, record.id)))
+
+
+async def _record_sms(
+    ctx: Context,
+    owner: Customer,
+    phone: str,
+    kind: str,
+    body: str,
+    *,
+    until: datetime | None = None,
+) -> OneTimeCodeEvent:
+    """The record of an SMS to the owner's phone: what it said, masked; no conversation's."""
+    record = OneTimeCodeEvent(
+        customer_id=owner.id,
+        asker_id=ctx.customer.id,
+        kind=kind,
+        created_at=ctx.now,
+        until=until,
+        channel=Channel.SMS,
+        destination=_ending(phone),
+        body=body,
+        delivery_status=DeliveryStatus.PENDING,
+        updated_at=ctx.now,
+    )
+    ctx.session.add(record)
+    await ctx.session.flush()
+    return record
+
+
+async def _chat_locked(ctx: Context, state: FlowState) -> bool:
+    """Past its own budget of wrong codes, this chat gets no codes and tries none: the
+    verification gives up, and says so."""
+    if await chat_wrong(ctx.session, ctx.customer.id, ctx.now) < MAX_CHAT_WRONG:
+        return False
+    ctx.state.extra.pop(_PENDING, None)
+    state.awaiting = None
+    ctx.say("verify.chat_locked", buttons=(_person_button(ctx),))
+    return True
 
 
 async def _check(ctx: Context, state: FlowState, pending: _Pending, code: str) -> bool:
@@ -304,30 +386,42 @@ async def _check(ctx: Context, state: FlowState, pending: _Pending, code: str) -
         state.awaiting = AWAITING_ID
         ctx.say("verify.expired")
         return False
-    locked_out = pending.customer_id is not None and (
-        await _recent(ctx, pending.customer_id, "wrong", GUESS_WINDOW) >= MAX_CUSTOMER_WRONG
+    if await _chat_locked(ctx, state):
+        return False
+    pause = (
+        await pause_of(ctx.session, pending.customer_id, ctx.now)
+        if pending.customer_id is not None
+        else None
     )
+    locked_out = pause is not None and pause.guessing
     customer = (
         await ctx.session.get(Customer, pending.customer_id)
         if pending.customer_id is not None and pending.fits(code) and not locked_out
         else None
     )
     if customer is None:
-        if pending.customer_id is not None:
-            ctx.session.add(
-                OneTimeCodeEvent(customer_id=pending.customer_id, kind="wrong", created_at=ctx.now)
+        # Counted for the chat always, and for the customer unless their codes are
+        # paused already (refused unread: guessing then must not make the pause longer).
+        ctx.session.add(
+            OneTimeCodeEvent(
+                customer_id=None if locked_out else pending.customer_id,
+                asker_id=ctx.customer.id,
+                kind=WRONG,
+                created_at=ctx.now,
             )
+        )
+        await ctx.session.flush()
         pending.attempts += 1
-        if pending.attempts >= MAX_ATTEMPTS:
+        chat_left = MAX_CHAT_WRONG - await chat_wrong(ctx.session, ctx.customer.id, ctx.now)
+        left = min(MAX_ATTEMPTS - pending.attempts, chat_left)
+        if left <= 0:
             ctx.state.extra.pop(_PENDING, None)
             state.awaiting = AWAITING_ID
             ctx.say("verify.too_many")
             return False
         pending.save(ctx.state.extra)
         state.awaiting = AWAITING_CODE
-        ctx.say(
-            "verify.wrong", left=MAX_ATTEMPTS - pending.attempts, buttons=_code_buttons(ctx, state)
-        )
+        ctx.say("verify.wrong", left=left, buttons=_code_buttons(ctx, state))
         return False
     inbound = ctx.turn.inbound
     conversation = await verify_by_code(
@@ -348,19 +442,6 @@ async def _check(ctx: Context, state: FlowState, pending: _Pending, code: str) -
     return True
 
 
-async def _recent(ctx: Context, customer_id: int, kind: str, window: timedelta) -> int:
-    count = await ctx.session.scalar(
-        select(func.count())
-        .select_from(OneTimeCodeEvent)
-        .where(
-            OneTimeCodeEvent.customer_id == customer_id,
-            OneTimeCodeEvent.kind == kind,
-            OneTimeCodeEvent.created_at > ctx.now - window,
-        )
-    )
-    return int(count or 0)
-
-
 def _ask_identifier(ctx: Context, state: FlowState) -> None:
     ctx.state.extra.pop(_PENDING, None)
     state.awaiting = AWAITING_ID
@@ -376,6 +457,21 @@ def _code_buttons(ctx: Context, state: FlowState) -> tuple[Button, ...]:
 
 def _person_button(ctx: Context) -> Button:
     return ctx.button("orders.button.person", "intent:human_handoff")
+
+
+def _ending(phone: str) -> str:
+    """The phone as an agent or a record may show it: its last two digits."""
+    return "··" + phone[-2:]
+
+
+def _zone(ctx: Context, customer: Customer) -> ZoneInfo:
+    for name in (customer.timezone, ctx.support.zone):
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
 
 
 def _minutes() -> int:

@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.models.base import Base, BigId, Json, str_enum, utcnow
-from crm.models.enums import Channel, ConsentPurpose, FunnelStage, Language, VerificationMethod
+from crm.models.enums import (
+    Channel,
+    ConsentPurpose,
+    DeliveryStatus,
+    FunnelStage,
+    Language,
+    VerificationMethod,
+)
 
 
 class Customer(Base):
@@ -85,16 +92,42 @@ class Consent(Base):
 
 
 class OneTimeCodeEvent(Base):
-    """A one-time code sent to a customer's phone, or a wrong one typed for them.
+    """A one-time code sent to a customer's phone, a wrong one typed, or a notice that
+    codes are paused for them.
 
-    Counted per customer, whatever chat asked: opening new chats buys no more codes
-    and no more guesses (bots.flows.verification).
+    Counted per customer, whatever chat asked (opening new chats buys no more codes and
+    no more guesses), and per asking chat (`asker_id`: the profile of whoever typed it,
+    so a guesser locks only their own chat); see bots.flows.verification.
+    A "sent" or "paused" row is also the record of the SMS it stands for, which is no
+    message of any conversation: `body` is what it said with the code masked, never the
+    code; `destination` the phone's last digits; then what the provider made of it.
     """
 
     __tablename__ = "one_time_code_events"
-    __table_args__ = (Index(None, "customer_id", "kind", "created_at"),)
+    __table_args__ = (
+        Index(None, "customer_id", "kind", "created_at"),
+        Index(None, "asker_id", "kind", "created_at"),
+        Index(None, "channel", "provider_message_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(8))  # "sent" or "wrong"
+    # Whose phone the code is for; None: a wrong code typed when nobody matched.
+    customer_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("customers.id", ondelete="CASCADE")
+    )
+    # Who asked or typed it: the profile of the chat, which may be someone else's.
+    asker_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = mapped_column(String(8))  # "sent", "wrong" or "paused"
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "paused": codes for this customer are not sent or accepted until then.
+    until: Mapped[datetime | None]
+    # The SMS of a "sent" or "paused" row: masked, as it is shown and kept.
+    channel: Mapped[Channel | None] = mapped_column(str_enum(Channel))
+    destination: Mapped[str | None] = mapped_column(String(16))  # "··45"
+    body: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    delivery_status: Mapped[DeliveryStatus | None] = mapped_column(str_enum(DeliveryStatus))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    updated_at: Mapped[datetime | None]

@@ -22,7 +22,9 @@ from crm.models import (
     InboundReceipt,
     Message,
     MessageDirection,
+    OneTimeCodeEvent,
     VerificationMethod,
+    WaitingDeliveryUpdate,
     utcnow,
 )
 from dialogue.handoff import HandoffRequest, request_handoff
@@ -625,10 +627,20 @@ async def test_a_conversation_with_more_messages_than_one_transaction_takes_is_f
     assert hub.sent(Channel.SMS) == [f"echo: m{i}" for i in range(8)]
 
 
-async def test_a_reply_addressed_elsewhere_goes_there(db: Database) -> None:
+async def test_a_reply_addressed_elsewhere_goes_there_once_and_is_no_message(
+    db: Database,
+) -> None:
     class CodeBySms:
         async def respond(self, session: AsyncSession, turn: Turn) -> Sequence[Reply]:
-            return [Reply("your code: 123456", to=Destination(Channel.SMS, ANA))]
+            record = OneTimeCodeEvent(
+                customer_id=turn.customer_id,
+                kind="sent",
+                body="code sent to ··78",
+                delivery_status=DeliveryStatus.PENDING,
+            )
+            session.add(record)
+            await session.flush()
+            return [Reply("your code: 123456", to=Destination(Channel.SMS, ANA, record.id))]
 
     hub = _hub(db)
     hub.router.responder = CodeBySms()
@@ -636,6 +648,21 @@ async def test_a_reply_addressed_elsewhere_goes_there(db: Database) -> None:
 
     assert hub.sent(Channel.SMS) == ["your code: 123456"]
     assert hub.senders[Channel.TELEGRAM].sent == []
+    assert all(m.direction is MessageDirection.INBOUND for m in await _messages(db))
+    async with db.transaction() as session:
+        record = await session.scalar(select(OneTimeCodeEvent))
+        assert record is not None
+        assert record.delivery_status is DeliveryStatus.QUEUED
+        assert record.provider_message_id is not None
+        assert record.body == "code sent to ··78"
+        provider_id = record.provider_message_id
+    # The provider's status callbacks find it.
+    await hub.router.delivery(DeliveryUpdate(Channel.SMS, provider_id, DeliveryStatus.DELIVERED))
+    async with db.transaction() as session:
+        record = await session.scalar(select(OneTimeCodeEvent))
+        assert record is not None
+        assert record.delivery_status is DeliveryStatus.DELIVERED
+    assert await _count(db, WaitingDeliveryUpdate) == 0
 
 
 async def test_two_routers_storing_the_same_retry_at_once_store_it_once(

@@ -85,6 +85,7 @@ const TEXTS = {
     author_bot: "Bot",
     author_agent: "Agent",
     author_system: "Hub",
+    ev_verification_requested: "A verification code was asked for in this chat. If there is an account, the code goes only to its phone: nobody on the team can see it.",
     via: "via {channel}",
     ds_received: "Received",
     ds_pending: "Sending…",
@@ -250,6 +251,7 @@ const TEXTS = {
     author_bot: "Bot",
     author_agent: "Agente",
     author_system: "Sistema",
+    ev_verification_requested: "Se ha pedido un código de verificación en este chat. Si hay una cuenta, el código llega solo a su teléfono: nadie del equipo puede verlo.",
     via: "por {channel}",
     ds_received: "Recibido",
     ds_pending: "Enviando…",
@@ -415,6 +417,7 @@ const TEXTS = {
     author_bot: "Bot",
     author_agent: "Agente",
     author_system: "Sistema",
+    ev_verification_requested: "Foi pedido um código de verificação neste chat. Se houver uma conta, o código chega só ao telefone dela: ninguém da equipa o pode ver.",
     via: "por {channel}",
     ds_received: "Recebida",
     ds_pending: "A enviar…",
@@ -853,6 +856,29 @@ function renderMessage(message) {
   return li;
 }
 
+// Events the thread shows among the messages, in the agent's words (changes of hands
+// show in the header instead).
+const THREAD_EVENTS = new Set(["verification_requested"]);
+
+function timeline(detail) {
+  const events = (detail.events || [])
+    .filter((event) => THREAD_EVENTS.has(event.kind))
+    .map((event) => ({ event: true, id: `e${event.id}`, kind: event.kind, created_at: event.created_at }));
+  const at = (item) => new Date(item.created_at).getTime();
+  // Stable: messages keep their order, an event comes after messages of the same time.
+  return [...(detail.messages || []), ...events]
+    .map((item, index) => [item, index])
+    .sort(([a, i], [b, j]) => at(a) - at(b) || i - j)
+    .map(([item]) => item);
+}
+
+function renderEvent(item) {
+  return el("li", { className: "msg from-system event", dataset: { id: item.id, author: "system", event: item.kind } }, [
+    el("p", { className: "text", text: t(`ev_${item.kind}`) }),
+    el("p", { className: "meta" }, [el("time", { datetime: item.created_at, text: when(item.created_at, clock) })]),
+  ]);
+}
+
 function renderMessages(messages) {
   const list = $("#messages");
   const thread = $("#thread");
@@ -860,7 +886,7 @@ function renderMessages(messages) {
   const nearBottom = first || thread.scrollHeight - thread.scrollTop - thread.clientHeight < 80;
   const byId = new Map($$(":scope > li", list).map((li) => [li.dataset.id, li]));
   const wanted = messages.map((message) => {
-    const fresh = renderMessage(message);
+    const fresh = message.event ? renderEvent(message) : renderMessage(message);
     const old = byId.get(String(message.id));
     if (old && old.isEqualNode(fresh)) return old;
     if (old) old.replaceWith(fresh);
@@ -1004,7 +1030,7 @@ function renderConversation() {
   $("#conv-owner").textContent = owner.join(" · ");
   renderActions(detail);
   renderSummary(detail);
-  const follow = renderMessages(detail.messages || []);
+  const follow = renderMessages(timeline(detail));
   renderComposer(detail);
   // Last, once the window line and the box have their height: the newest stays in view.
   if (follow) $("#thread").scrollTop = $("#thread").scrollHeight;
