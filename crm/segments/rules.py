@@ -11,10 +11,12 @@ from pydantic import (
     Discriminator,
     Field,
     JsonValue,
+    SerializerFunctionWrapHandler,
     Tag,
     TypeAdapter,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -116,6 +118,12 @@ class Condition(_Node):
         if not total and self.currency is not None:
             raise _bad("currency applies to orders.total_minor only")
         return self
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Written back as sent: the options a condition does not use are left out.
+        dumped: dict[str, Any] = handler(self)
+        return {k: v for k, v in dumped.items() if v is not None or k == "field"}
 
     @property
     def checked(self) -> Value:
