@@ -173,18 +173,27 @@ def _of_customer(where: list[Predicate]) -> Predicate:
 def _order_aggregate(condition: Condition, op: Op, value: Value, now: datetime) -> Predicate:
     """Compare each customer's count (or total) of orders; no orders is 0.
 
-    The customers whose aggregate passes are found grouped inside a subquery; when 0
-    passes too (`orders.count lte 1`), it is the customers failing it that are found and
-    excluded, so customers without orders are in without a join.
+    "At least one order" and "none" are EXISTS and NOT EXISTS. Other comparisons group
+    the window's orders per customer inside a subquery and find the customers passing;
+    when 0 passes too (`orders.count lte 1`), the customers failing are found instead
+    and excluded, so customers without orders are in without a join. The planner makes
+    both a hash semi- or anti-join: about 3x faster at 1,000,000 customers than a
+    correlated count per customer (docs/decisions.md).
     """
     where = _orders(condition, now)
     if condition.currency is not None:
         where.append(Order.currency == condition.currency)
-    measure: Any = (
-        func.count() if condition.field == "orders.count" else func.sum(Order.total_minor)
-    )
-    passes: Predicate = _COMPARE[op](measure, value)
-    zero_passes = bool(_COMPARE[op](0, value))
+    compare = _COMPARE[op]
+    zero_passes = bool(compare(0, value))
+    if condition.field == "orders.count":
+        # `value` is a whole number, so a test passing 1, 2 and 3 alike passes every n >= 1.
+        one_passes = bool(compare(1, value))
+        if one_passes != zero_passes and all(compare(n, value) == one_passes for n in (2, 3)):
+            return not_(_of_customer(where)) if zero_passes else _of_customer(where)
+        measure: Any = func.count()
+    else:
+        measure = func.sum(Order.total_minor)
+    passes = compare(measure, value)
     grouped = (
         select(Order.customer_id)
         .where(*where)

@@ -11,9 +11,21 @@ none) yields NULL, which the compiler turns into "no match".
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Numeric, String, and_, case, exists, func, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Numeric,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -134,7 +146,7 @@ def _pg_array_has(element: json_array_has, compiler: SQLCompiler, **kw: Any) -> 
     # jsonb @> '[x]' holds for an array holding x (and never for a scalar), and a GIN
     # index on the document can answer it.
     _, value, [item] = _pg(element)
-    probe = bindparam(None, [item.value], type_=JSONB)
+    probe = cast(bindparam(None, json.dumps([item.value]), type_=String), JSONB)
     return compiler.process(func.coalesce(value.contains(probe), False), **kw)
 
 
