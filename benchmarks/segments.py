@@ -19,7 +19,7 @@ import asyncio
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ async def _add_consents(db: Database) -> None:
                 literal(ConsentPurpose.MARKETING.value),
                 literal(granted),
                 literal("bench"),
-                Customer.created_at + timedelta(days=days),
+                Customer.created_at + func.make_interval(0, 0, 0, days),
             ).where(share)
             columns = ["customer_id", "channel", "purpose", "granted", "source", "recorded_at"]
             await s.execute(insert(Consent).from_select(columns, rows))

@@ -124,6 +124,8 @@ async def test_unknown_segments_are_404(api: Api) -> None:
         ),
         ({"all": []}, "rule.all", "at least 1"),
         ({"field": "language", "op": "in", "value": ["es", "fr"]}, "rule.value", "es, pt, en"),
+        ({"any": [ES] * 51}, "rule.any", "at most 50"),
+        ({"all": [{"any": [ES] * 50}, {"any": [ES] * 50}, VIP]}, "rule", "at most 100"),
     ],
 )
 async def test_a_bad_rule_is_422_with_the_path_of_the_bad_part(
