@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, literal, select
 
 from crm.db import Database
-from crm.models import Customer
+from crm.models import Channel, Consent, ConsentPurpose, Customer
+from crm.models.base import UTCDateTime
 from crm.segments.compile import count_of, customer_ids
 from crm.segments.rules import RULE
 from tests.segments.world import NOW, build_world
@@ -187,3 +188,32 @@ async def test_a_condition_and_its_not_split_everyone(world: Database) -> None:
     for name, rule, _ in CASES:
         matched, unmatched = await matching(world, rule), await matching(world, {"not": rule})
         assert (name, matched | unmatched, matched & unmatched) == (name, EVERYONE, set())
+
+
+async def test_an_audience_freezes_with_one_insert_select(world: Database) -> None:
+    """What a campaign will do: copy the matching ids into a table in one statement."""
+    rule = {
+        "any": [
+            c("tags", "contains", "vip"),
+            c("attributes.interests", "contains", "yoga"),
+            c("orders.total_minor", "gt", 0, currency="BRL"),
+        ]
+    }
+    audience = customer_ids(RULE.validate_python(rule), now=NOW).subquery()
+    rows = select(
+        audience.c.id,
+        literal(Channel.SMS.value),
+        literal(ConsentPurpose.MARKETING.value),
+        literal(False),
+        literal("frozen"),
+        literal(NOW, UTCDateTime()),
+    )
+    columns = ["customer_id", "channel", "purpose", "granted", "source", "recorded_at"]
+    async with world.transaction() as s:
+        await s.execute(insert(Consent).from_select(columns, rows))
+        frozen = await s.scalars(
+            select(Customer.external_id)
+            .join(Consent, Consent.customer_id == Customer.id)
+            .where(Consent.source == "frozen")
+        )
+        assert sorted(name or "" for name in frozen) == ["ana", "dani"]
