@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck check browser bench-start bench-seed bench-router bench-nlu bench-inbox rasa clean
+.PHONY: run test lint typecheck check browser bench-start bench-seed bench-router bench-segments bench-nlu bench-inbox rasa clean
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download does not
 # work offline); installed here when we may, or they skip and say why.
@@ -50,6 +50,9 @@ bench-seed: $(STAMP)
 
 bench-router: $(STAMP)
 	$(BIN)/python benchmarks/router.py
+
+bench-segments: $(STAMP)
+	$(BIN)/python benchmarks/segments.py $(BENCH_ARGS)
 
 bench-nlu: $(STAMP)
 	$(BIN)/python benchmarks/nlu.py

@@ -33,6 +33,7 @@ from crm.models.enums import (
 from crm.models.orders import Order, OrderItem, OrderStatusChange, Receipt, order_number_key
 from crm.models.reservations import Reservation
 from crm.models.returns import Return, ReturnItem
+from crm.models.segments import Segment
 from crm.models.staff import Agent, AgentSession, ApiToken, CannedResponse
 from crm.models.webchat import WebchatSite, WebchatTokenGeneration
 
@@ -78,6 +79,7 @@ __all__ = [
     "ReturnReason",
     "ReturnStatus",
     "SalesChannel",
+    "Segment",
     "Store",
     "StoreHours",
     "VerificationMethod",

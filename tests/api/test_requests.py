@@ -83,6 +83,7 @@ async def test_a_single_record_endpoint_wants_an_object(api: Api, db: Database) 
                 "loc": ["body"],
                 "msg": "Input should be an object",
                 "type": "model_type",
+                "path": "",
             }
         ],
     }

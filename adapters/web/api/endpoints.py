@@ -54,6 +54,7 @@ class Endpoint:
     body: type[BaseModel] | None
     answers: type[BaseModel] | None
     errors: tuple[int, ...]
+    status: int = 200  # of a success
 
 
 _POST_ERRORS = (400, 401, 409, 413, 415, 422)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from pydantic import BaseModel
@@ -54,9 +55,10 @@ def _operation(endpoint: Endpoint, refs: Refs) -> Document:
             {"name": key, "in": "path", "required": True, "schema": {"type": "string"}}
             for key in keys
         ]
-    responses: Document = {"200": {"description": "OK"}}
+    ok = str(endpoint.status)
+    responses: Document = {ok: {"description": HTTPStatus(endpoint.status).phrase}}
     if endpoint.answers is not None:
-        responses["200"]["content"] = _json(refs[(endpoint.answers, "serialization")])
+        responses[ok]["content"] = _json(refs[(endpoint.answers, "serialization")])
     for status in endpoint.errors:
         body = InvalidInput if status == 422 else ErrorBody
         responses[str(status)] = {

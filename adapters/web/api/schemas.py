@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 
 class ErrorBody(BaseModel):
@@ -18,6 +18,15 @@ class ErrorDetail(BaseModel):
     )
     msg: str
     type: str = Field(description="A stable name for the kind of problem.")
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description='`loc` written as a path in the body: "rule.all[2].value", "[3].items[0].sku".'
+    )
+    @property
+    def path(self) -> str:
+        parts = self.loc[1:] if self.loc[:1] == ["body"] else self.loc
+        text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+        return text.removeprefix(".")
 
 
 class InvalidInput(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
 
 from aiohttp import web
@@ -35,8 +35,14 @@ def _invalid(details: list[ErrorDetail]) -> web.HTTPException:
     return _fail(web.HTTPUnprocessableEntity, InvalidInput(errors=details))
 
 
-async def read_body(request: web.Request, model: type[M]) -> M:
-    """The request's JSON body as `model`, or the 4xx that says why not."""
+Locate = Callable[[tuple[str | int, ...]], Sequence[str | int]]
+
+
+async def read_body(request: web.Request, model: type[M], locate: Locate = tuple) -> M:
+    """The request's JSON body as `model`, or the 4xx that says why not.
+
+    `locate` rewrites pydantic's error locations (segment rules drop their union tags).
+    """
     if request.content_type != JSON:
         raise _fail(
             web.HTTPUnsupportedMediaType,
@@ -54,7 +60,10 @@ async def read_body(request: web.Request, model: type[M]) -> M:
                 web.HTTPBadRequest, ErrorBody(error=f"malformed JSON: {errors[0]['msg']}")
             ) from None
         raise _invalid(
-            [ErrorDetail(loc=["body", *e["loc"]], msg=e["msg"], type=e["type"]) for e in errors]
+            [
+                ErrorDetail(loc=["body", *locate(e["loc"])], msg=e["msg"], type=e["type"])
+                for e in errors
+            ]
         ) from None
     unstorable = [
         ErrorDetail(loc=["body", *loc], msg=msg, type=kind)
