@@ -24,6 +24,7 @@ from adapters.web.inbox.config import InboxConfig
 from adapters.web.inbox.texts import LOGIN, LoginTexts, browser_language
 from adapters.web.keys import DATABASE
 from adapters.web.throttle import LocalThrottle, RedisThrottle, Throttle, address_key
+from crm.services.passwords import PasswordChecks
 from crm.services.sessions import open_session, revoke_session
 from crm.services.staff import InvalidCredentials, authenticate_agent
 
@@ -39,14 +40,16 @@ MAX_PASSWORD = 1024
 
 THROTTLE = web.AppKey("inbox_login_throttle", Throttle)
 ACCOUNT_THROTTLE = web.AppKey("inbox_account_throttle", Throttle)
+ADDRESS_THROTTLE = web.AppKey("inbox_address_throttle", Throttle)
+PASSWORDS = web.AppKey("inbox_password_checks", PasswordChecks)
 
 
 def make_throttle(
-    config: InboxConfig, redis: Redis | None, *, failures: int | None = None
+    config: InboxConfig, redis: Redis | None, *, failures: int | None = None, scope: str = ""
 ) -> Throttle:
     limit = failures if failures is not None else config.login_failures
     if redis is not None:
-        return RedisThrottle(redis, limit, config.login_window, prefix="omnihub:login:")
+        return RedisThrottle(redis, limit, config.login_window, prefix="omnihub:login:" + scope)
     return LocalThrottle(limit, config.login_window)
 
 
@@ -141,31 +144,49 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not cookie or not hmac.compare_digest(cookie.encode(), field.encode()):
         return _form_response(request, status=403, email=email, problem=texts.expired)
     # request.remote is the client's, also behind OMNIHUB_TRUSTED_PROXIES (client_address.py).
+    # An IPv6 client counts by its /64, which one subscriber holds whole.
+    address = address_key(request.remote)
     limits = (
-        # An IPv6 client counts by its /64, which one subscriber holds whole.
-        (request.app[THROTTLE], attempt_key(email, address_key(request.remote))),
-        (request.app[ACCOUNT_THROTTLE], attempt_key(email, None)),
+        # First the address, across emails: it stops spraying and floods from one place.
+        (request.app[ADDRESS_THROTTLE], address, texts.throttled_address),
+        (request.app[THROTTLE], attempt_key(email, address), texts.throttled),
+        (request.app[ACCOUNT_THROTTLE], attempt_key(email, None), texts.throttled),
     )
-    for throttle, key in limits:
+    # Refused before the password is checked, which is what costs (PasswordChecks).
+    # A refused attempt is not counted: an attacker held at their address adds
+    # nothing to the account's count, which would lock its agent out everywhere.
+    for throttle, key, problem in limits:
         wait = await throttle.retry_after(key)
         if wait is not None:
-            response = _form_response(request, status=429, email=email, problem=texts.throttled)
-            response.headers["Retry-After"] = str(max(1, round(wait)))
-            return response
-    # Counted before the password is checked: guesses sent all at once count too.
-    for throttle, key in limits:
-        await throttle.count(key)
+            return _throttled(request, email, problem, wait)
+    # Counted before the password is checked, and counting decides: guesses sent all
+    # at once are counted before any of them is checked.
+    for throttle, key, problem in limits:
+        wait = await throttle.count(key)
+        if wait is not None:
+            return _throttled(request, email, problem, wait)
     try:
-        async with request.app[DATABASE].transaction() as session:
-            agent = await authenticate_agent(session, email, password)
-            issued = await open_session(session, agent)
+        agent = await authenticate_agent(
+            request.app[DATABASE], request.app[PASSWORDS], email, password
+        )
     except InvalidCredentials:
         return _form_response(request, status=401, email=email, problem=texts.wrong)
-    for throttle, key in limits:
+    address_throttle, *account_limits = limits
+    # The address counts failures only: an office behind one address signs in whole.
+    await address_throttle[0].forgive(address)
+    for throttle, key, _ in account_limits:
         await throttle.cleared(key)
+    async with request.app[DATABASE].transaction() as session:
+        issued = await open_session(session, agent)
     response = web.Response(status=303, headers={"Location": INBOX_PATH})
     set_session_cookie(response, request.app, issued)
     response.del_cookie(FORM_COOKIE, path=LOGIN_PATH)
+    return response
+
+
+def _throttled(request: web.Request, email: str, problem: str, wait: float) -> web.Response:
+    response = _form_response(request, status=429, email=email, problem=problem)
+    response.headers["Retry-After"] = str(max(1, round(wait)))
     return response
 
 
