@@ -21,6 +21,7 @@ from adapters.web.inbox.auth import (
     set_session_cookie,
 )
 from adapters.web.inbox.config import InboxConfig
+from adapters.web.inbox.page import PAGE_HEADERS
 from adapters.web.inbox.texts import LOGIN, LoginTexts, browser_language
 from adapters.web.keys import DATABASE
 from adapters.web.throttle import LocalThrottle, RedisThrottle, Throttle, address_key
@@ -67,15 +68,8 @@ def _page(texts: LoginTexts, language: str, csrf: str, email: str, problem: str 
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(texts.title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; background: #f4f5f7; margin: 0; }}
-main {{ max-width: 22rem; margin: 10vh auto; background: #fff; padding: 2rem;
-        border-radius: .5rem; box-shadow: 0 1px 4px #0002; }}
-label {{ display: block; margin: 1rem 0 .25rem; }}
-input {{ width: 100%; box-sizing: border-box; padding: .5rem; font-size: 1rem; }}
-button {{ margin-top: 1.5rem; width: 100%; padding: .6rem; font-size: 1rem; }}
-.problem {{ color: #a00; }}
-</style>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/inbox/static/login.css">
 </head>
 <body>
 <main>
@@ -110,12 +104,7 @@ def _form_response(
         text=_page(texts, language.value, token, email, problem),
         status=status,
         content_type="text/html",
-        headers={
-            "Cache-Control": "no-store",
-            "X-Frame-Options": "DENY",
-            "Content-Security-Policy": "frame-ancestors 'none'",
-            "Referrer-Policy": "same-origin",
-        },
+        headers=PAGE_HEADERS,
     )
     response.set_cookie(
         FORM_COOKIE,

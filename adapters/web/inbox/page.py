@@ -12,11 +12,27 @@ from adapters.web.inbox.auth import current_caller
 PAGE_PATH = "/inbox"
 STATIC_PREFIX = "/inbox/static/"
 STATIC_DIR = Path(str(resources.files(__package__).joinpath("static")))
+# What the inbox's pages (this one and the sign-in page) may load: their own scripts,
+# styles and API (the live socket included: 'self' covers ws: and wss: of this host),
+# nothing inline, from no other site; no other site may frame them. Text that slipped
+# into the markup could then run no script, and send nothing elsewhere.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "Referrer-Policy": "same-origin",
 }
 
