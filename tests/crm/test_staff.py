@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from crm.db import Database
@@ -85,3 +86,17 @@ async def test_token_use_is_recorded_at_most_once_a_minute(db: Database) -> None
             assert row is not None
         async with db.transaction() as s:
             assert await s.scalar(select(ApiToken.last_used_at)) == expected
+
+
+async def test_a_hash_with_outdated_parameters_is_replaced_at_sign_in(db: Database) -> None:
+    async with db.transaction() as s:
+        agent = await create_agent(s, "eva@shop.example", "Eva", AgentRole.AGENT, "secret-123")
+        agent.password_hash = PasswordHasher(time_cost=1, memory_cost=8192).hash("secret-123")
+        old = agent.password_hash
+    checks = PasswordChecks()
+    assert (await authenticate_agent(db, checks, "eva@shop.example", "secret-123")).id == agent.id
+    async with db.transaction() as s:
+        stored = await s.scalar(select(Agent.password_hash).where(Agent.id == agent.id))
+    assert stored != old
+    assert not PasswordHasher().check_needs_rehash(stored)
+    assert (await authenticate_agent(db, checks, "eva@shop.example", "secret-123")).id == agent.id

@@ -160,10 +160,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         )
     except InvalidCredentials:
         return _form_response(request, status=401, email=email, problem=texts.wrong)
-    address_throttle, *account_limits = limits
     # The address counts failures only: an office behind one address signs in whole.
-    await address_throttle[0].forgive(address)
-    for throttle, key, _ in account_limits:
+    await request.app[ADDRESS_THROTTLE].forgive(address)
+    for throttle, key, _ in limits[1:]:  # the email's failures are forgotten
         await throttle.cleared(key)
     async with request.app[DATABASE].transaction() as session:
         issued = await open_session(session, agent)
