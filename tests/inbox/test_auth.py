@@ -106,6 +106,18 @@ async def test_without_a_session_the_page_sends_to_sign_in_and_the_api_answers_4
     assert "error" in await api.json()
 
 
+async def test_the_page_is_served_with_its_headers_only(hub: Hub) -> None:
+    agent = await hub.agent()
+    page = await agent.get("/inbox", allow_redirects=False)
+    assert page.status == 200
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    # Not also as a static file, without the headers that keep it out of frames.
+    static = await agent.get("/inbox/static/inbox.html", allow_redirects=False)
+    assert static.status == 303
+    assert static.headers["Location"] == "/inbox"
+    assert (await agent.get("/inbox/static/inbox.js")).status == 200
+
+
 async def test_a_wrong_password_and_an_unknown_email_are_refused_alike(hub: Hub) -> None:
     async with hub.db.transaction() as session:
         await create_agent(session, "sara@shop.test", "Sara", AgentRole.AGENT, PASSWORD)

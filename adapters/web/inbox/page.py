@@ -44,6 +44,14 @@ async def page(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC_DIR / "inbox.html", headers=PAGE_HEADERS)
 
 
+async def page_as_static_file(request: web.Request) -> web.StreamResponse:
+    # The static route would send the page without its headers (the frame-ancestors
+    # policy, no-store): the page is served at /inbox only.
+    raise web.HTTPSeeOther(PAGE_PATH)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get(PAGE_PATH, page, name="inboxPage")
+    # Before the static route, which would otherwise answer this path first.
+    app.router.add_get(STATIC_PREFIX + "inbox.html", page_as_static_file)
     app.router.add_static(STATIC_PREFIX, STATIC_DIR, name="inboxStatic")
