@@ -82,6 +82,8 @@ def _announce(settings: Settings) -> None:
     click.echo(f"  NLU: {'Rasa at ' + str(settings.rasa_url) if settings.rasa_url else 'embedded'}")
     answering = "`omnihub worker` processes" if settings.answering == "worker" else "`serve`"
     click.echo(f"  answering: {answering}")
+    metrics = "needs its bearer token" if settings.metrics_token else "public"
+    click.echo(f"  /metrics: {metrics} (OMNIHUB_METRICS_TOKEN)")
 
 
 async def _check_schema(settings: Settings) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfoNotFoundError
 
-from pydantic import AnyHttpUrl, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from crm.db import DEFAULT_URL, async_url
@@ -19,7 +20,11 @@ class Settings(BaseSettings):
     Nothing else in the code reads os.environ: build this once and pass it on.
     """
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # An error names the variable and what is wrong, never the value: several are
+    # secrets (tokens, webhook secrets), and the error goes to the terminal and logs.
+    model_config = SettingsConfigDict(
+        extra="ignore", frozen=True, populate_by_name=True, hide_input_in_errors=True
+    )
 
     database_url: str = Field(DEFAULT_URL, alias="OMNIHUB_DATABASE_URL")
     redis_url: str | None = Field(None, alias="OMNIHUB_REDIS_URL")
@@ -45,6 +50,9 @@ class Settings(BaseSettings):
     # Messages one web-chat visitor may send in 10 seconds, and in 10 minutes; 0 is no limit.
     webchat_messages_burst: int = Field(10, ge=0, alias="OMNIHUB_WEBCHAT_MESSAGES_BURST")
     webchat_messages_sustained: int = Field(100, ge=0, alias="OMNIHUB_WEBCHAT_MESSAGES_SUSTAINED")
+    # Set: GET /metrics answers only `Authorization: Bearer <this>`. Unset: anyone
+    # (as before it existed; `serve` says which at start). See docs/decisions.md.
+    metrics_token: SecretStr | None = Field(None, alias="OMNIHUB_METRICS_TOKEN")
 
     twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = Field(None, alias="TWILIO_AUTH_TOKEN")
@@ -93,10 +101,21 @@ class Settings(BaseSettings):
     def _known_database(cls, url: str) -> str:
         return async_url(url)
 
-    @field_validator("redis_url", mode="before")
+    @field_validator("redis_url", "metrics_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _a_token_hard_to_guess(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[!-~]{16,}", value.get_secret_value()):
+            # Checked on each scrape, unthrottled: it must be long enough not to guess.
+            raise ValueError(
+                "give at least 16 printable characters without spaces, "
+                "e.g. the output of `openssl rand -hex 32`"
+            )
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

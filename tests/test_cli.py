@@ -21,6 +21,7 @@ from adapters.cli import cli
 from crm import migrate
 from crm.db import Database
 from crm.models import Agent, AgentRole, Customer, Inventory, Reservation, ReservationStatus, Store
+from crm.services.passwords import PasswordChecks
 from crm.services.reservations import reserve_item
 from crm.services.staff import authenticate_agent, verify_api_token
 from tests.builders import T0, add_customer, add_inventory, add_product, add_store
@@ -82,10 +83,9 @@ def test_agents_create_with_a_role(database_url: str) -> None:
     async def check() -> Agent:
         db = Database(database_url)
         try:
-            async with db.transaction() as session:
-                return await authenticate_agent(
-                    session, "lucia@shop.example", "correct horse battery"
-                )
+            return await authenticate_agent(
+                db, PasswordChecks(), "lucia@shop.example", "correct horse battery"
+            )
         finally:
             await db.dispose()
 

@@ -123,3 +123,20 @@ def test_answering_in_workers_needs_redis(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("OMNIHUB_ANSWERING", "elsewhere")
     with pytest.raises(ValidationError, match="OMNIHUB_ANSWERING"):
         Settings()
+
+
+def test_a_metrics_token_easy_to_guess_stops_the_start_without_being_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for weak in ("hunter2", "a token with spaces in it"):
+        monkeypatch.setenv("OMNIHUB_METRICS_TOKEN", weak)
+        with pytest.raises(ValidationError, match="OMNIHUB_METRICS_TOKEN") as refused:
+            Settings()
+        assert weak not in str(refused.value)
+    monkeypatch.setenv("OMNIHUB_METRICS_TOKEN", "")
+    assert Settings().metrics_token is None
+    monkeypatch.setenv("OMNIHUB_METRICS_TOKEN", "0123456789abcdef")
+    token = Settings().metrics_token
+    assert token is not None
+    assert token.get_secret_value() == "0123456789abcdef"
+    assert "0123456789abcdef" not in repr(Settings())

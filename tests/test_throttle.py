@@ -65,3 +65,18 @@ def test_an_address_is_a_subscriber_ipv6_by_its_64() -> None:
     assert address_key("::ffff:203.0.113.7") != address_key("::ffff:203.0.113.8")
     assert address_key(None) == address_key(None)
     assert "203.0.113.7" not in address_key("203.0.113.7")  # hashed: personal data
+
+
+async def test_forgiving_takes_back_one_count_and_nothing_past_the_window(
+    throttle: Throttle,
+) -> None:
+    for _ in range(3):
+        await throttle.count("a")
+    assert await throttle.retry_after("a") is not None
+    await throttle.forgive("a")  # the third attempt turned out good
+    assert await throttle.retry_after("a") is None
+    assert await throttle.count("a") is None
+    assert await throttle.count("a") is not None
+    # A key never counted (or whose window is over) is left as it is, not below zero.
+    await throttle.forgive("b")
+    assert [await throttle.count("b") is None for _ in range(4)] == [True] * 3 + [False]

@@ -114,3 +114,27 @@ async def test_unknown_route_and_wrong_method_get_json_reasons(
     assert wrong.status == 405
     assert (await wrong.json())["error"] == "Method Not Allowed"
     assert "GET" in wrong.headers["Allow"]
+
+
+async def test_with_a_metrics_token_only_its_bearer_reads_the_metrics(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    token = "s3cr3t-" + "x" * 25
+    client = await _client(aiohttp_client, Settings(OMNIHUB_METRICS_TOKEN=token))
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-token-of-some-length"},
+        {"Authorization": f"Bearer {token}x"},
+        {"Authorization": f"Basic {token}"},
+    ):
+        refused = await client.get("/metrics", headers=headers)
+        assert refused.status == 401
+        assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+        body = await refused.json()
+        assert "Authorization: Bearer" in body["error"]
+        assert "python_info" not in await refused.text()
+    allowed = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert allowed.status == 200
+    assert "python_info" in await allowed.text()
+    # The other probes stay open: a load balancer checks them without the token.
+    assert (await client.get("/healthz")).status == 200

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 
 import aiohttp
-from aiohttp import web
+from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapters.web.errors import error_response
 from adapters.web.keys import BEFORE_SCRAPE, DATABASE, REDIS, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,14 @@ async def _rasa_status(url: str) -> str:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    token = request.app[SETTINGS].metrics_token
+    if token is not None and not _bearer_matches(request, token.get_secret_value()):
+        # Before the refresh: an unauthorised request costs no query.
+        response = error_response(
+            401, "GET /metrics needs the header Authorization: Bearer <token>", code="token"
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     for refresh in request.app.get(BEFORE_SCRAPE, []):
         try:
             await asyncio.wait_for(refresh(request.app), READY_TIMEOUT)
@@ -75,6 +86,15 @@ async def metrics(request: web.Request) -> web.Response:
             log.warning("metrics not refreshed: %s", exc)
     body = generate_latest(REGISTRY)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _bearer_matches(request: web.Request, token: str) -> bool:
+    scheme, _, given = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+    # Digests compared in constant time: neither the token nor its length shows in
+    # how long a wrong guess takes.
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        hashlib.sha256(given.strip().encode()).digest(), hashlib.sha256(token.encode()).digest()
+    )
 
 
 def add_routes(app: web.Application) -> None:

@@ -47,6 +47,10 @@ class Throttle(Protocol):
         """
         ...
 
+    async def forgive(self, key: str) -> None:
+        """Takes back one count of the window (an attempt that turned out good)."""
+        ...
+
     async def cleared(self, key: str) -> None:
         """Forgets the count (a successful sign-in forgets the failures)."""
         ...
@@ -80,6 +84,11 @@ class LocalThrottle:
             self._seen = {k: v for k, v in self._seen.items() if v[1] > now}
         return ends - now if count >= self._limit else None
 
+    async def forgive(self, key: str) -> None:
+        count, ends = self._seen.get(key, (0, 0.0))
+        if count > 0 and ends > self._clock():
+            self._seen[key] = (count - 1, ends)
+
     async def cleared(self, key: str) -> None:
         self._seen.pop(key, None)
 
@@ -111,5 +120,15 @@ class RedisThrottle:
             _, count, ttl = await pipe.execute()
         return float(ttl) if int(count) > self._limit and ttl > 0 else None
 
+    async def forgive(self, key: str) -> None:
+        # One step, and never on a window that is over: a DECR there would make a key
+        # without an expiry.
+        await self._redis.eval(_FORGIVE, 1, self._prefix + key)
+
     async def cleared(self, key: str) -> None:
         await self._redis.delete(self._prefix + key)
+
+
+_FORGIVE = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+"""

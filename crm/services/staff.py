@@ -7,15 +7,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.db import Database
 from crm.errors import DomainError
 from crm.models import Agent, AgentRole, ApiToken, Conversation, ConversationStatus, utcnow
+from crm.services.passwords import PasswordChecks, hash_password
 
-_hasher = PasswordHasher()
 # The roles that answer customers (and so may own conversations).
 ANSWERING_ROLES = (AgentRole.AGENT, AgentRole.SUPERVISOR, AgentRole.ADMIN)
 USAGE_RESOLUTION = timedelta(minutes=1)
@@ -47,26 +46,38 @@ async def create_agent(
     email = _normalise_email(email)
     if await session.scalar(select(Agent.id).where(Agent.email == email)) is not None:
         raise AgentExists(f"an agent with email {email} already exists")
-    agent = Agent(email=email, name=name, role=role, password_hash=_hasher.hash(password))
+    agent = Agent(email=email, name=name, role=role, password_hash=hash_password(password))
     session.add(agent)
     await session.flush()
     return agent
 
 
-async def authenticate_agent(session: AsyncSession, email: str, password: str) -> Agent:
-    agent = await session.scalar(
-        select(Agent).where(Agent.email == _normalise_email(email), Agent.active.is_(True))
-    )
-    try:
-        if agent is None:
-            # Hash anyway, so a missing account takes as long as a wrong password.
-            _hasher.hash(password)
-            raise InvalidCredentials("wrong email or password")
-        _hasher.verify(agent.password_hash, password)
-    except (VerificationError, InvalidHashError) as exc:
-        raise InvalidCredentials("wrong email or password") from exc
-    if _hasher.check_needs_rehash(agent.password_hash):
-        agent.password_hash = _hasher.hash(password)
+async def authenticate_agent(
+    db: Database, checks: PasswordChecks, email: str, password: str
+) -> Agent:
+    """The active agent with this email and password; InvalidCredentials otherwise.
+
+    It takes the database rather than a session: the password is checked between two
+    short transactions, so no connection is held while a check waits for its turn and
+    runs (a flood of sign-ins would otherwise hold the pool, and the webhooks need it).
+    An unknown email costs a check too (PasswordChecks), like a wrong password.
+    """
+    async with db.transaction() as session:
+        agent = await session.scalar(
+            select(Agent).where(Agent.email == _normalise_email(email), Agent.active.is_(True))
+        )
+    check = await checks.check(agent.password_hash if agent is not None else None, password)
+    if agent is None or not check.matches:
+        raise InvalidCredentials("wrong email or password")
+    if check.rehashed is not None:
+        async with db.transaction() as session:
+            # Only over the hash that was checked: a password changed meanwhile stays.
+            await session.execute(
+                update(Agent)
+                .where(Agent.id == agent.id, Agent.password_hash == agent.password_hash)
+                .values(password_hash=check.rehashed)
+            )
+        agent.password_hash = check.rehashed
     return agent
 
 

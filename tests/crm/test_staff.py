@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from crm.db import Database
 from crm.models import Agent, AgentRole, ApiToken
+from crm.services.passwords import PasswordChecks
 from crm.services.staff import (
     AgentExists,
     InvalidCredentials,
@@ -26,22 +28,21 @@ async def test_an_agent_logs_in_with_the_right_password_only(db: Database) -> No
         created = await create_agent(s, " Rosa@Shop.Example ", "Rosa", AgentRole.AGENT, "pa55word!")
     assert created.email == "rosa@shop.example"
     assert "pa55word!" not in created.password_hash
-    async with db.transaction() as s:
-        agent = await authenticate_agent(s, "ROSA@shop.example", "pa55word!")
-        assert agent.id == created.id
-        with pytest.raises(InvalidCredentials):
-            await authenticate_agent(s, "rosa@shop.example", "pa55word")
-        with pytest.raises(InvalidCredentials):
-            await authenticate_agent(s, "nobody@shop.example", "pa55word!")
+    checks = PasswordChecks()
+    agent = await authenticate_agent(db, checks, "ROSA@shop.example", "pa55word!")
+    assert agent.id == created.id
+    with pytest.raises(InvalidCredentials):
+        await authenticate_agent(db, checks, "rosa@shop.example", "pa55word")
+    with pytest.raises(InvalidCredentials):
+        await authenticate_agent(db, checks, "nobody@shop.example", "pa55word!")
 
 
 async def test_a_deactivated_agent_cannot_log_in(db: Database) -> None:
     async with db.transaction() as s:
         agent = await create_agent(s, "leo@shop.example", "Leo", AgentRole.MARKETER, "secret-123")
         agent.active = False
-    async with db.transaction() as s:
-        with pytest.raises(InvalidCredentials):
-            await authenticate_agent(s, "leo@shop.example", "secret-123")
+    with pytest.raises(InvalidCredentials):
+        await authenticate_agent(db, PasswordChecks(), "leo@shop.example", "secret-123")
 
 
 async def test_one_account_per_email_whatever_the_case(db: Database) -> None:
@@ -85,3 +86,17 @@ async def test_token_use_is_recorded_at_most_once_a_minute(db: Database) -> None
             assert row is not None
         async with db.transaction() as s:
             assert await s.scalar(select(ApiToken.last_used_at)) == expected
+
+
+async def test_a_hash_with_outdated_parameters_is_replaced_at_sign_in(db: Database) -> None:
+    async with db.transaction() as s:
+        agent = await create_agent(s, "eva@shop.example", "Eva", AgentRole.AGENT, "secret-123")
+        agent.password_hash = PasswordHasher(time_cost=1, memory_cost=8192).hash("secret-123")
+        old = agent.password_hash
+    checks = PasswordChecks()
+    assert (await authenticate_agent(db, checks, "eva@shop.example", "secret-123")).id == agent.id
+    async with db.transaction() as s:
+        stored = await s.scalar(select(Agent.password_hash).where(Agent.id == agent.id))
+    assert stored != old
+    assert not PasswordHasher().check_needs_rehash(stored)
+    assert (await authenticate_agent(db, checks, "eva@shop.example", "secret-123")).id == agent.id

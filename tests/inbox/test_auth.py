@@ -9,6 +9,7 @@ import pytest
 from pytest_aiohttp.plugin import AiohttpClient
 from sqlalchemy import update
 
+from adapters.web.inbox import InboxConfig
 from crm.models import AgentRole, AgentSession, utcnow
 from crm.services.sessions import IDLE_TIMEOUT, open_session, session_agent
 from crm.services.staff import create_agent
@@ -22,7 +23,7 @@ from tests.inbox.conftest import (
     login_form_token,
     sign_in,
 )
-from tests.loopback import from_address
+from tests.loopback import fresh_address, from_address
 
 
 @pytest.mark.parametrize(
@@ -103,6 +104,18 @@ async def test_without_a_session_the_page_sends_to_sign_in_and_the_api_answers_4
     api = await client.get("/inbox/api/conversations")
     assert api.status == 401
     assert "error" in await api.json()
+
+
+async def test_the_page_is_served_with_its_headers_only(hub: Hub) -> None:
+    agent = await hub.agent()
+    page = await agent.get("/inbox", allow_redirects=False)
+    assert page.status == 200
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    # Not also as a static file, without the headers that keep it out of frames.
+    static = await agent.get("/inbox/static/inbox.html", allow_redirects=False)
+    assert static.status == 303
+    assert static.headers["Location"] == "/inbox"
+    assert (await agent.get("/inbox/static/inbox.js")).status == 200
 
 
 async def test_a_wrong_password_and_an_unknown_email_are_refused_alike(hub: Hub) -> None:
@@ -333,3 +346,105 @@ async def test_an_ipv6_client_changing_its_address_within_its_64_is_still_limite
     # Another subscriber's /64 is not locked out.
     other = await aiohttp_client(hub.server, headers={"X-Forwarded-For": "2001:db8:1:3::1"})
     assert await sign_in(other, "sara@shop.test", PASSWORD) is not None
+
+
+async def _spray(client: Client, emails: list[str], language: str = "en") -> list[int]:
+    """One password tried on each email in turn, from `client`; the answers' statuses."""
+    token = await login_form_token(client)
+    answers = []
+    for email in emails:
+        response = await client.post(
+            "/inbox/login",
+            data={"email": email, "password": "Winter2026!", "csrf": token},
+            headers={"Accept-Language": language},
+            allow_redirects=False,
+        )
+        answers.append(response.status)
+        if response.status == 429:
+            assert int(response.headers["Retry-After"]) > 0
+            assert "desde tu red" in await response.text()
+            break
+    return answers
+
+
+async def test_one_password_sprayed_over_many_emails_is_refused_at_that_address(
+    hub: Hub, aiohttp_client: AiohttpClient
+) -> None:
+    async with hub.db.transaction() as session:
+        await create_agent(session, "sara@shop.test", "Sara", AgentRole.AGENT, PASSWORD)
+    sprayer = await hub.new_client()
+    emails = [f"agent{n}@shop.test" for n in range(40)]
+    answers = await _spray(sprayer, emails, "es")
+    assert answers[-1] == 429
+    assert len(answers) < 40
+    assert set(answers[:-1]) == {401}
+    # The address is held for every email, the right password included.
+    assert await sign_in(sprayer, "sara@shop.test", PASSWORD) is None
+    # Another address is not.
+    elsewhere = await aiohttp_client(hub.server, connector=from_address("127.0.0.3"))
+    assert await sign_in(elsewhere, "sara@shop.test", PASSWORD) is not None
+
+
+async def test_sign_ins_sent_all_at_once_from_one_address_are_counted_before_any_is_checked(
+    make_hub: MakeHub,
+) -> None:
+    hub = await make_hub(config=InboxConfig(address_failures=4))
+    client = await hub.new_client()
+    token = await login_form_token(client)
+
+    async def guess(n: int) -> int:
+        response = await client.post(
+            "/inbox/login",
+            data={"email": f"agent{n}@shop.test", "password": "guess", "csrf": token},
+            allow_redirects=False,
+        )
+        await response.read()
+        return response.status
+
+    answers = await asyncio.gather(*(guess(n) for n in range(12)))
+    assert sorted(answers) == [401] * 4 + [429] * 8
+
+
+async def test_behind_a_trusted_proxy_spraying_is_held_at_the_forwarded_client(
+    make_hub: MakeHub, aiohttp_client: AiohttpClient
+) -> None:
+    hub = await make_hub(
+        config=InboxConfig(address_failures=4), OMNIHUB_TRUSTED_PROXIES="127.0.0.1/32"
+    )
+    async with hub.db.transaction() as session:
+        await create_agent(session, "sara@shop.test", "Sara", AgentRole.AGENT, PASSWORD)
+    attacker = await aiohttp_client(hub.server, headers={"X-Forwarded-For": "203.0.113.66"})
+    assert await _spray(attacker, [f"agent{n}@shop.test" for n in range(6)], "es") == [401] * 4 + [
+        429
+    ]
+    # Sara comes through the same proxy, from her own address.
+    sara = await aiohttp_client(hub.server, headers={"X-Forwarded-For": "198.51.100.7"})
+    assert await sign_in(sara, "sara@shop.test", PASSWORD) is not None
+
+
+async def test_good_sign_ins_from_one_address_are_not_counted_against_it(
+    make_hub: MakeHub,
+) -> None:
+    """An office behind one address: its agents sign in all day; only typos add up."""
+    hub = await make_hub(config=InboxConfig(address_failures=3))
+    async with hub.db.transaction() as session:
+        await create_agent(session, "sara@shop.test", "Sara", AgentRole.AGENT, PASSWORD)
+    assert await _spray(await hub.new_client(), ["rui@shop.test", "ana@shop.test"]) == [401, 401]
+    for _ in range(4):  # each a browser of its own, all from 127.0.0.1
+        assert await sign_in(await hub.new_client(), "sara@shop.test", PASSWORD) is not None
+    office = await hub.new_client()
+    assert await _spray(office, ["leo@shop.test", "eva@shop.test"], "es") == [401, 429]
+
+
+async def test_over_redis_the_address_limit_holds_across_hub_processes(
+    make_hub: MakeHub, aiohttp_client: AiohttpClient, redis_url: str
+) -> None:
+    config = InboxConfig(address_failures=4)
+    one = await make_hub(config=config, OMNIHUB_REDIS_URL=redis_url)
+    two = await make_hub(config=config, OMNIHUB_REDIS_URL=redis_url)
+    address = fresh_address()  # Redis outlives the test: an address of its own
+    first = await aiohttp_client(one.server, connector=from_address(address))
+    second = await aiohttp_client(two.server, connector=from_address(address))
+    emails = [f"agent{n}@shop.test" for n in range(5)]
+    assert await _spray(first, emails[:2]) == [401, 401]
+    assert await _spray(second, emails[2:], "es") == [401, 401, 429]

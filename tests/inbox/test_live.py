@@ -7,6 +7,7 @@ import uuid
 
 import aiohttp
 import pytest
+from pytest_aiohttp.plugin import AiohttpClient
 
 from adapters.web.inbox import InboxConfig
 from adapters.web.inbox.live import FEED
@@ -14,6 +15,7 @@ from adapters.web.keys import BUS
 from crm.models import AgentRole
 from dialogue.local_bus import InProcessBus
 from tests.inbox.conftest import Hub, MakeHub, login_form_token, sign_in
+from tests.loopback import fresh_address, from_address
 
 
 def _event(kind: str, conversation_id: int) -> bytes:
@@ -107,7 +109,7 @@ async def test_one_bus_subscription_serves_every_socket(hub: Hub) -> None:
 
 
 async def test_over_redis_events_and_sign_in_limits_are_shared(
-    make_hub: MakeHub, redis_url: str
+    make_hub: MakeHub, aiohttp_client: AiohttpClient, redis_url: str
 ) -> None:
     hub = await make_hub(OMNIHUB_REDIS_URL=redis_url)
     sara = await hub.agent()
@@ -118,7 +120,8 @@ async def test_over_redis_events_and_sign_in_limits_are_shared(
     await ws.close()
 
     email = f"{uuid.uuid4().hex}@shop.test"  # Redis outlives the test: a fresh key
-    client = await hub.new_client()
+    # and a fresh address, whose failures would otherwise add up over the runs.
+    client = await aiohttp_client(hub.server, connector=from_address(fresh_address()))
     for _ in range(5):
         assert await sign_in(client, email, "guess") is None
     token = await login_form_token(client)

@@ -315,3 +315,68 @@ async def test_search_filters_and_giving_a_conversation_back(
     await expect(agent.locator("#conv-alert")).to_have_text("The bot has the conversation again.")
     await expect(items.filter(has_text=CARMEN)).to_have_count(0)  # no longer queued
     await eventually(lambda: say("handback.notice", Language.ES) in live_hub.sent_to(CARMEN))
+
+
+# Every Content-Security-Policy violation in the page, kept where the test can read it.
+RECORD_VIOLATIONS = """
+window.violations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.violations.push(`${event.effectiveDirective} ${event.blockedURI}`);
+});
+"""
+
+
+async def test_the_pages_keep_to_a_content_security_policy_that_runs_nothing_inline(
+    live_hub: InboxHub, pages: Pages
+) -> None:
+    ana = await pages.open()
+    await ana.add_init_script(RECORD_VIOLATIONS)
+    login = await ana.goto(live_hub.url("/inbox/login"))
+    assert login is not None
+    policy = {
+        directive.strip() for directive in login.headers["content-security-policy"].split(";")
+    }
+    assert {
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    } <= policy
+    # The sign-in page is styled from its own stylesheet, not from inline styles.
+    card = ana.locator("main")
+    assert await card.evaluate("node => getComputedStyle(node).backgroundColor") == (
+        "rgb(255, 255, 255)"
+    )
+    assert await ana.evaluate("window.violations") == []
+
+    await live_hub.customer_writes(CARMEN, "hola, mi pedido ES-200001 no llega")
+    await live_hub.customer_writes(CARMEN, "quiero hablar con una persona")
+    await sign_in(ana, live_hub, ANA)  # the live socket is up: connect-src allows it
+    inbox = await ana.reload()
+    assert inbox is not None
+    assert inbox.headers["content-security-policy"] == login.headers["content-security-policy"]
+    await expect(ana.locator("#live")).to_have_attribute("data-state", "live")
+    queued = ana.locator("#conversations li", has_text=CARMEN)
+    await queued.get_by_role("button").click()
+    await expect(ana.locator("#summary")).to_be_visible()
+    await expect(ana.locator("#customer")).to_be_visible()
+    assert await ana.evaluate("window.violations") == []
+
+    # Markup that slipped into the page runs nothing: its inline handler is refused.
+    await ana.evaluate(
+        """document.body.insertAdjacentHTML(
+            "beforeend", '<img src="/inbox/static/none.png" onerror="window.ran = true">')"""
+    )
+    await eventually(lambda: _refused_inline(ana))
+    assert await ana.evaluate("window.ran") is None
+    # The browser reports the refusal in the console: expected here, not the page's error.
+    assert any("inline event handler" in line for line in pages.console)
+    pages.console.clear()
+
+
+async def _refused_inline(page: Page) -> bool:
+    violations = await page.evaluate("window.violations")
+    return any(line.startswith("script-src") for line in violations)

@@ -14,6 +14,7 @@ from adapters.web.inbox import actions, gauges, live, login, page, reads
 from adapters.web.inbox.auth import EVERYONE, READERS, SUPERVISORS, guard
 from adapters.web.inbox.config import CONFIG, InboxConfig
 from adapters.web.keys import REDIS
+from crm.services.passwords import PasswordChecks
 
 API = "/inbox/api"
 # Ids up to 18 digits: larger ones are no row of ours, and no 64-bit integer either.
@@ -23,12 +24,17 @@ CONVERSATION = API + "/conversations/" + ID
 __all__ = ["CONFIG", "InboxConfig", "add_routes"]
 
 
-async def _throttle_ctx(app: web.Application) -> AsyncIterator[None]:
+async def _sign_in_ctx(app: web.Application) -> AsyncIterator[None]:
     app[login.THROTTLE] = login.make_throttle(app[CONFIG], app.get(REDIS))
     app[login.ACCOUNT_THROTTLE] = login.make_throttle(
         app[CONFIG], app.get(REDIS), failures=app[CONFIG].account_failures
     )
+    app[login.ADDRESS_THROTTLE] = login.make_throttle(
+        app[CONFIG], app.get(REDIS), failures=app[CONFIG].address_failures, scope="address:"
+    )
+    app[login.PASSWORDS] = checks = PasswordChecks()
     yield
+    checks.close()
 
 
 async def _close_sockets(app: web.Application) -> None:
@@ -39,7 +45,7 @@ async def _close_sockets(app: web.Application) -> None:
 def add_routes(app: web.Application, config: InboxConfig | None = None) -> None:
     app[CONFIG] = config or InboxConfig()
     app[live.SOCKETS] = live.Sockets()
-    app.cleanup_ctx.extend([_throttle_ctx, live.feed_ctx])
+    app.cleanup_ctx.extend([_sign_in_ctx, live.feed_ctx])
     gauges.add_gauges(app)
     app.on_shutdown.append(_close_sockets)
     login.add_routes(app)

@@ -21,6 +21,10 @@ class InboxConfig:
     # Per account, from any address: guessing one account's password from many
     # addresses is throttled too, later than one address (a lock-out costs the agent).
     account_failures: int = 20
+    # Per client address, across every email: spraying one password over many
+    # accounts, and a flood of sign-ins from one address, stop here. Good sign-ins are
+    # not counted, so an office behind one address signs in whole; its typos add up.
+    address_failures: int = 30
     login_window: timedelta = timedelta(minutes=15)
     gauge_period: timedelta = timedelta(hours=24)  # the window of the ratio gauges
     metrics_period: timedelta = timedelta(days=7)  # /inbox/api/metrics without `since`

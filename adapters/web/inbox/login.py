@@ -21,9 +21,11 @@ from adapters.web.inbox.auth import (
     set_session_cookie,
 )
 from adapters.web.inbox.config import InboxConfig
+from adapters.web.inbox.page import PAGE_HEADERS
 from adapters.web.inbox.texts import LOGIN, LoginTexts, browser_language
 from adapters.web.keys import DATABASE
 from adapters.web.throttle import LocalThrottle, RedisThrottle, Throttle, address_key
+from crm.services.passwords import PasswordChecks
 from crm.services.sessions import open_session, revoke_session
 from crm.services.staff import InvalidCredentials, authenticate_agent
 
@@ -39,14 +41,16 @@ MAX_PASSWORD = 1024
 
 THROTTLE = web.AppKey("inbox_login_throttle", Throttle)
 ACCOUNT_THROTTLE = web.AppKey("inbox_account_throttle", Throttle)
+ADDRESS_THROTTLE = web.AppKey("inbox_address_throttle", Throttle)
+PASSWORDS = web.AppKey("inbox_password_checks", PasswordChecks)
 
 
 def make_throttle(
-    config: InboxConfig, redis: Redis | None, *, failures: int | None = None
+    config: InboxConfig, redis: Redis | None, *, failures: int | None = None, scope: str = ""
 ) -> Throttle:
     limit = failures if failures is not None else config.login_failures
     if redis is not None:
-        return RedisThrottle(redis, limit, config.login_window, prefix="omnihub:login:")
+        return RedisThrottle(redis, limit, config.login_window, prefix="omnihub:login:" + scope)
     return LocalThrottle(limit, config.login_window)
 
 
@@ -64,15 +68,8 @@ def _page(texts: LoginTexts, language: str, csrf: str, email: str, problem: str 
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(texts.title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; background: #f4f5f7; margin: 0; }}
-main {{ max-width: 22rem; margin: 10vh auto; background: #fff; padding: 2rem;
-        border-radius: .5rem; box-shadow: 0 1px 4px #0002; }}
-label {{ display: block; margin: 1rem 0 .25rem; }}
-input {{ width: 100%; box-sizing: border-box; padding: .5rem; font-size: 1rem; }}
-button {{ margin-top: 1.5rem; width: 100%; padding: .6rem; font-size: 1rem; }}
-.problem {{ color: #a00; }}
-</style>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/inbox/static/login.css">
 </head>
 <body>
 <main>
@@ -107,12 +104,7 @@ def _form_response(
         text=_page(texts, language.value, token, email, problem),
         status=status,
         content_type="text/html",
-        headers={
-            "Cache-Control": "no-store",
-            "X-Frame-Options": "DENY",
-            "Content-Security-Policy": "frame-ancestors 'none'",
-            "Referrer-Policy": "same-origin",
-        },
+        headers=PAGE_HEADERS,
     )
     response.set_cookie(
         FORM_COOKIE,
@@ -141,31 +133,48 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not cookie or not hmac.compare_digest(cookie.encode(), field.encode()):
         return _form_response(request, status=403, email=email, problem=texts.expired)
     # request.remote is the client's, also behind OMNIHUB_TRUSTED_PROXIES (client_address.py).
+    # An IPv6 client counts by its /64, which one subscriber holds whole.
+    address = address_key(request.remote)
     limits = (
-        # An IPv6 client counts by its /64, which one subscriber holds whole.
-        (request.app[THROTTLE], attempt_key(email, address_key(request.remote))),
-        (request.app[ACCOUNT_THROTTLE], attempt_key(email, None)),
+        # First the address, across emails: it stops spraying and floods from one place.
+        (request.app[ADDRESS_THROTTLE], address, texts.throttled_address),
+        (request.app[THROTTLE], attempt_key(email, address), texts.throttled),
+        (request.app[ACCOUNT_THROTTLE], attempt_key(email, None), texts.throttled),
     )
-    for throttle, key in limits:
+    # Refused before the password is checked, which is what costs (PasswordChecks).
+    # A refused attempt is not counted: an attacker held at their address adds
+    # nothing to the account's count, which would lock its agent out everywhere.
+    for throttle, key, problem in limits:
         wait = await throttle.retry_after(key)
         if wait is not None:
-            response = _form_response(request, status=429, email=email, problem=texts.throttled)
-            response.headers["Retry-After"] = str(max(1, round(wait)))
-            return response
-    # Counted before the password is checked: guesses sent all at once count too.
-    for throttle, key in limits:
-        await throttle.count(key)
+            return _throttled(request, email, problem, wait)
+    # Counted before the password is checked, and counting decides: guesses sent all
+    # at once are counted before any of them is checked.
+    for throttle, key, problem in limits:
+        wait = await throttle.count(key)
+        if wait is not None:
+            return _throttled(request, email, problem, wait)
     try:
-        async with request.app[DATABASE].transaction() as session:
-            agent = await authenticate_agent(session, email, password)
-            issued = await open_session(session, agent)
+        agent = await authenticate_agent(
+            request.app[DATABASE], request.app[PASSWORDS], email, password
+        )
     except InvalidCredentials:
         return _form_response(request, status=401, email=email, problem=texts.wrong)
-    for throttle, key in limits:
+    # The address counts failures only: an office behind one address signs in whole.
+    await request.app[ADDRESS_THROTTLE].forgive(address)
+    for throttle, key, _ in limits[1:]:  # the email's failures are forgotten
         await throttle.cleared(key)
+    async with request.app[DATABASE].transaction() as session:
+        issued = await open_session(session, agent)
     response = web.Response(status=303, headers={"Location": INBOX_PATH})
     set_session_cookie(response, request.app, issued)
     response.del_cookie(FORM_COOKIE, path=LOGIN_PATH)
+    return response
+
+
+def _throttled(request: web.Request, email: str, problem: str, wait: float) -> web.Response:
+    response = _form_response(request, status=429, email=email, problem=problem)
+    response.headers["Retry-After"] = str(max(1, round(wait)))
     return response
 
 

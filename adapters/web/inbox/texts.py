@@ -18,6 +18,8 @@ class LoginTexts:
     submit: str
     wrong: str  # never says which of the two was wrong
     throttled: str
+    # Too many failed sign-ins from the client's address, whatever the emails.
+    throttled_address: str
     expired: str  # the form's CSRF cookie is missing or does not match
 
 
@@ -29,6 +31,9 @@ LOGIN: dict[Language, LoginTexts] = {
         submit="Entrar",
         wrong="Correo o contraseña incorrectos.",
         throttled="Demasiados intentos. Vuelve a intentarlo en unos minutos.",
+        throttled_address=(
+            "Demasiados intentos fallidos desde tu red. Vuelve a intentarlo en unos minutos."
+        ),
         expired="El formulario ha caducado. Vuelve a intentarlo.",
     ),
     Language.PT: LoginTexts(
@@ -38,6 +43,10 @@ LOGIN: dict[Language, LoginTexts] = {
         submit="Entrar",
         wrong="Email ou palavra-passe incorretos.",
         throttled="Demasiadas tentativas. Tente novamente dentro de alguns minutos.",
+        throttled_address=(
+            "Demasiadas tentativas falhadas a partir da sua rede. "
+            "Tente novamente dentro de alguns minutos."
+        ),
         expired="O formulário expirou. Tente novamente.",
     ),
     Language.EN: LoginTexts(
@@ -47,6 +56,7 @@ LOGIN: dict[Language, LoginTexts] = {
         submit="Sign in",
         wrong="Wrong email or password.",
         throttled="Too many attempts. Try again in a few minutes.",
+        throttled_address="Too many failed sign-ins from your network. Try again in a few minutes.",
         expired="The form expired. Please try again.",
     ),
 }
