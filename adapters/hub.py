@@ -91,7 +91,12 @@ async def open_hub(
         if settings.answering == "worker" and redis is not None:
             answer_queue = RedisAnswerQueue(redis)
         router = Router(
-            db, responder, outbox, answer_queue=answer_queue, receipts=answer_queue is not None
+            db,
+            responder,
+            outbox,
+            answer_queue=answer_queue,
+            receipts=answer_queue is not None,
+            identity_guard=webchat.WebchatProofs(bus),
         )
         inbox = Inbox(
             db,

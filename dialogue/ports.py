@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,6 +71,16 @@ class ChannelSender(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """A stored message's id, and whether this call stored it."""
+
+    message_id: int
+    # False: an earlier call with the same channel and provider id stored it (a retry,
+    # or someone else sending that id again). Exactly one call sees True.
+    new: bool
+
+
 class InboundSink(Protocol):
     """Where adapters deliver what providers send: the router."""
 
@@ -80,6 +90,10 @@ class InboundSink(Protocol):
         Returns only after the message is committed, so a webhook that awaits this
         may acknowledge the provider: a crash afterwards loses nothing.
         """
+        ...
+
+    async def accept_new(self, inbound: Inbound) -> Accepted:
+        """`accept`, telling also whether this call was the one that stored it."""
         ...
 
     async def receive(self, inbound: Inbound) -> None:
@@ -138,6 +152,34 @@ class NluEngine(Protocol):
     """Understands a customer's message: the embedded engine, or a Rasa server."""
 
     async def parse(self, text: str) -> Understanding: ...
+
+
+@dataclass(frozen=True)
+class IdentityVerified:
+    """A channel identity proved by a one-time code (dialogue.verification)."""
+
+    channel: Channel
+    address: str
+    provider_id: str  # of the message that carried the code
+
+
+# Work to do once the transaction that changed something has committed.
+AfterCommit = Callable[[], Coroutine[Any, Any, None]]
+
+
+class IdentityGuard(Protocol):
+    """A channel whose credentials must not outlive an identity's proof.
+
+    Whatever a channel handed out before the proof (the web chat's session tokens) may
+    have been copied by someone else: once the identity is the customer's, it must no
+    longer act as them. Called in the transaction that verifies the identity, so the
+    end commits with the proof or not at all; what it returns runs after the commit
+    (telling open connections), before the answer to that message goes out.
+    """
+
+    async def verified(
+        self, session: AsyncSession, event: IdentityVerified
+    ) -> AfterCommit | None: ...
 
 
 class Bus(Protocol):

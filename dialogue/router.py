@@ -62,7 +62,7 @@ from dialogue.intake import (
 )
 from dialogue.messages import DeliveryUpdate, Inbound, Reply
 from dialogue.outbox import UNSENT, Claimed, Outbox
-from dialogue.ports import AnswerQueue, Responder, Turn
+from dialogue.ports import Accepted, AfterCommit, AnswerQueue, IdentityGuard, Responder, Turn
 from dialogue.rendering import match_choice
 from dialogue.store import (
     buttons_payload,
@@ -71,6 +71,7 @@ from dialogue.store import (
     offered_buttons,
     reply_payload,
 )
+from dialogue.verification import verified_in
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,8 @@ class _Answered:
     queued: set[int] = field(default_factory=set)  # conversations with replies queued behind
     more: set[int] = field(default_factory=set)  # conversations with messages left
     asides: list[Aside] = field(default_factory=list)  # to someone else, sent once
+    # Identities proved in it: their channels tell open connections, before any reply.
+    after_proofs: list[AfterCommit] = field(default_factory=list)
 
 
 class Router:
@@ -225,8 +228,11 @@ class Router:
         messages_per_transaction: int = MESSAGES_PER_TRANSACTION,
         answer_queue: AnswerQueue | None = None,
         receipts: bool = False,
+        identity_guard: IdentityGuard | None = None,
     ):
         self.db = db
+        # Told, in the answering transaction, of identities proved by one-time code.
+        self._identity_guard = identity_guard
         self.respond_timeout = respond_timeout
         self.responder = responder
         self.outbox = outbox
@@ -274,6 +280,11 @@ class Router:
         """
         stored = await self._intake.submit(inbound)
         return stored.message_id
+
+    async def accept_new(self, inbound: Inbound) -> Accepted:
+        """`accept`, telling whether this call stored the message (see InboundSink)."""
+        stored = await self._intake.submit(inbound)
+        return Accepted(stored.message_id, stored.new)
 
     async def receive(self, inbound: Inbound) -> None:
         """Record a provider's message durably; see dialogue.ports.InboundSink.
@@ -556,6 +567,15 @@ class Router:
                 for conversation_id in pending:
                     more |= await self._answer_all([conversation_id])
                 return more
+            # Awaited, before the replies go: a connection whose credential just ended
+            # (a copied web-chat token) must be closed before the answer shows the
+            # customer's own data on it.
+            for after in answered.after_proofs:
+                try:
+                    await after()
+                except Exception:
+                    # Ended in the database all the same: refused at its next check.
+                    log.exception("could not tell open connections of a proved identity")
             if self.on_answered is not None:
                 self._spawn(self.on_answered(list(pending)))
             if answered.claimed:
@@ -626,6 +646,7 @@ class Router:
                     try:
                         async with asyncio.timeout(self.respond_timeout):
                             said = await self.responder.respond(session, turn)
+                            await self._guard(session, answered)
                         await session.flush()  # its own writes fail here, as its failure
                     except Exception as exc:
                         raise _Unanswered(conversation.id, row.id) from exc
@@ -641,6 +662,16 @@ class Router:
         answered.queued = replies.queued
         answered.asides = replies.asides
         return answered
+
+    async def _guard(self, session: AsyncSession, answered: _Answered) -> None:
+        """Has the channels of identities the responder proved end their old credentials,
+        in this transaction."""
+        for proof in verified_in(session):
+            if self._identity_guard is None:
+                continue
+            after = await self._identity_guard.verified(session, proof)
+            if after is not None:
+                answered.after_proofs.append(after)
 
     async def _note_latest(
         self,

@@ -425,7 +425,12 @@ async def _check(ctx: Context, state: FlowState, pending: _Pending, code: str) -
         return False
     inbound = ctx.turn.inbound
     conversation = await verify_by_code(
-        ctx.session, inbound.channel, inbound.address, customer, ctx.now
+        ctx.session,
+        inbound.channel,
+        inbound.address,
+        customer,
+        ctx.now,
+        provider_id=inbound.provider_id,
     )
     ctx.state.extra.pop(_PENDING, None)
     ctx.state.extra.pop(_SENT, None)

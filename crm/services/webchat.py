@@ -167,3 +167,26 @@ async def end_visitor_tokens(session: AsyncSession, visitor_id: str, generation:
     except IntegrityError:
         return None  # a row exists: generation 0 was ended already
     return 1
+
+
+async def end_all_visitor_tokens(session: AsyncSession, visitor_id: str) -> int:
+    """Ends every token of the visitor, whatever their generation; the one that holds now.
+
+    For when the visitor proved who they are by a one-time code: no token issued
+    before may go on, not even one a concurrent sign-in has just issued (it was made
+    for the unproved visitor too). Tried again after a concurrent end, which moved it
+    on and committed (read again, it is seen); a few lost races fail the transaction.
+    """
+    for _ in range(_END_ALL_TRIES):
+        current = await token_generation(session, visitor_id)
+        ended = await end_visitor_tokens(session, visitor_id, current)
+        if ended is not None:
+            return ended
+    raise TokensBusy(f"the tokens of {visitor_id} kept changing while being ended")
+
+
+_END_ALL_TRIES = 5
+
+
+class TokensBusy(DomainError):
+    """A visitor's tokens kept being ended by others while this transaction tried."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dialogue.messages import DeliveryUpdate, Inbound
+from dialogue.ports import Accepted
 
 
 class RecordingSink:
@@ -19,11 +20,15 @@ class RecordingSink:
         self._ids: dict[tuple[str, str], int] = {}
 
     async def accept(self, inbound: Inbound) -> int:
+        return (await self.accept_new(inbound)).message_id
+
+    async def accept_new(self, inbound: Inbound) -> Accepted:
         key = (inbound.channel.value, inbound.provider_id)
-        if key not in self._ids:
+        new = key not in self._ids
+        if new:
             self.inbound.append(inbound)
             self._ids[key] = len(self.inbound)
-        return self._ids[key]
+        return Accepted(self._ids[key], new)
 
     async def receive(self, inbound: Inbound) -> None:
         await self.accept(inbound)

@@ -20,6 +20,7 @@ from crm.db import Database
 from crm.models import Channel, DeliveryStatus, MessageAuthor, WebchatSite
 from dialogue.local_bus import InProcessBus, LocalSubscription
 from dialogue.messages import Button, DeliveryUpdate, Inbound, Outgoing
+from dialogue.ports import Accepted
 from tests.channels.sink import RecordingSink
 from tests.channels.webchat_harness import (
     Clock,
@@ -406,7 +407,7 @@ async def test_a_text_of_exactly_4000_characters_is_taken(chat: Chat) -> None:
 
 
 class FailingSink(RecordingSink):
-    async def accept(self, inbound: Inbound) -> int:
+    async def accept_new(self, inbound: Inbound) -> Accepted:
         raise ConnectionError("database is down")
 
     async def delivery(self, update: DeliveryUpdate) -> None:

@@ -28,7 +28,7 @@ from crm.models import (
 )
 from crm.services.webchat import create_webchat_site
 from dialogue.messages import DeliveryUpdate, Inbound
-from dialogue.ports import Bus, InboundSink
+from dialogue.ports import Accepted, Bus, InboundSink
 
 # The protocol tests run on SQLite; those that read or write history run on both
 # backends (the `backend` fixture of tests/conftest.py, parametrized directly).
@@ -165,10 +165,13 @@ class StoringSink:
     inbound: list[Inbound] = field(default_factory=list)
 
     async def accept(self, inbound: Inbound) -> int:
+        return (await self.accept_new(inbound)).message_id
+
+    async def accept_new(self, inbound: Inbound) -> Accepted:
         # Shielded like the router's: a socket closed mid-store must not cut it off.
         return await asyncio.shield(self._store(inbound))
 
-    async def _store(self, inbound: Inbound) -> int:
+    async def _store(self, inbound: Inbound) -> Accepted:
         async with self.db.transaction() as session:
             known = await session.scalar(
                 select(Message.id).where(
@@ -177,7 +180,7 @@ class StoringSink:
                 )
             )
             if known is not None:
-                return known
+                return Accepted(known, False)
             conversation = await _conversation(session, inbound.address)
             message = Message(
                 conversation_id=conversation.id,
@@ -192,7 +195,7 @@ class StoringSink:
             session.add(message)
             await session.flush()
         self.inbound.append(inbound)
-        return message.id
+        return Accepted(message.id, True)
 
     async def delivery(self, update: DeliveryUpdate) -> None:
         raise AssertionError("the web chat has no delivery callbacks")

@@ -219,6 +219,17 @@ def ended_frame(generation: int) -> str:
     return _encode({"type": "ended", "generation": generation})
 
 
+def proved_frame(generation: int, provider_id: str) -> str:
+    """On the bus only: the visitor proved who they are by a one-time code in the
+    message `provider_id`; their tokens older than `generation` were ended."""
+    return _encode({"type": "proved", "generation": generation, "provider_id": provider_id})
+
+
+def token_frame(token: str) -> str:
+    """To the one socket whose message proved the visitor: the token to go on with."""
+    return _encode({"type": "token", "token": token})
+
+
 READY_FRAME = _encode({"type": "ready"})
 TYPING_FRAME = _encode({"type": "typing"})
 
@@ -230,7 +241,8 @@ class BusFrame:
     type: str
     raw: str
     message_id: int | None = None
-    generation: int | None = None  # on "ended" frames
+    generation: int | None = None  # on "ended" and "proved" frames
+    provider_id: str | None = None  # on "proved" frames
 
 
 def read_bus_frame(data: bytes) -> BusFrame | None:
@@ -242,9 +254,11 @@ def read_bus_frame(data: bytes) -> BusFrame | None:
     if frame is None or not isinstance(frame.get("type"), str):
         return None
     message_id, generation = frame.get("id"), frame.get("generation")
+    provider_id = frame.get("provider_id")
     return BusFrame(
         type=frame["type"],
         raw=raw,
         message_id=message_id if isinstance(message_id, int) else None,
         generation=generation if isinstance(generation, int) else None,
+        provider_id=provider_id if isinstance(provider_id, str) else None,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,12 +20,13 @@ from adapters.channels.webchat.frames import (
     error_frame,
     parse_hello,
     parse_said,
+    token_frame,
     visitor_topic,
 )
 from adapters.channels.webchat.limits import MESSAGE_RATE, REFUSED
 from adapters.channels.webchat.relay import Relay, RelayStopped
 from adapters.channels.webchat.texts import FrameError, frame_error_text, pick_language
-from adapters.channels.webchat.tokens import InvalidToken, SessionClaims, read_token
+from adapters.channels.webchat.tokens import InvalidToken, SessionClaims, issue_token, read_token
 from adapters.web.errors import error_response
 from adapters.web.keys import BUS, DATABASE, INBOUND
 from crm.db import Database
@@ -41,6 +43,10 @@ from dialogue.messages import Inbound
 PATH = "/webchat/ws"
 UNAUTHORIZED = 4401  # the widget answers it by asking for a new session
 MAX_FRAME_BYTES = 64 * 1024  # 4,000 characters of any script, JSON-escaped, fit
+# Messages a socket remembers having stored, to know a code among them when its proof
+# comes back: the code is answered within seconds, and a visitor sends at most ten
+# messages in ten seconds (limits.py).
+REMEMBERED = 64
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +96,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
         hello = await _authenticate(ws, site, config)
         if hello is not None:
             accept_language = request.headers.get("Accept-Language")
-            await _Conversation(request.app, ws, hello, config, accept_language).run()
+            await _Conversation(request.app, ws, hello, site, accept_language).run()
     except Exception:
         # The database or the router failed. Whatever the widget sent and was not
         # acked, it sends again after reconnecting; the replay covers the rest.
@@ -140,10 +146,11 @@ class _Conversation:
         app: web.Application,
         ws: web.WebSocketResponse,
         hello: _Hello,
-        config: WebchatConfig,
+        site: WebchatSite,
         accept_language: str | None,
     ) -> None:
-        self._app, self._ws, self._config = app, ws, config
+        self._app, self._ws, self._config = app, ws, app[CONFIG]
+        self._site_key, self._token_secret = site.site_key, site.token_secret
         self._visitor = hello.claims.visitor_id
         self._shop_user = hello.claims.shop_user_id
         self._generation = hello.claims.generation
@@ -153,6 +160,12 @@ class _Conversation:
         self._topic = visitor_topic(self._visitor)
         # Acks and relayed frames come from two tasks; frames must not interleave.
         self._send_lock = asyncio.Lock()
+        # Provider ids of the messages this socket stored (not a resend of someone
+        # else's): a proof by one of them hands this socket the new token.
+        self._stored: OrderedDict[str, None] = OrderedDict()
+        # Held while a message is being stored: a proof that comes back meanwhile
+        # waits to know whether it was this socket's.
+        self._storing = asyncio.Lock()
 
     async def run(self) -> None:
         relay = Relay(self._app[BUS], self._topic)
@@ -210,6 +223,20 @@ class _Conversation:
                 logger.info("web chat: %s; the widget reconnects and replays", stopped)
                 await self._ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"try again")
                 return
+            if frame.type == "proved":
+                if frame.generation is None or frame.generation <= self._generation:
+                    continue
+                if await self._stored_here(frame.provider_id):
+                    # This socket sent the code: it goes on, with a token for the
+                    # customer the visitor proved to be.
+                    if not await self._renew(frame.generation):
+                        return
+                    continue
+                # Anyone else holding the visitor's old token (another tab, a copy)
+                # must not read or write as the customer: closed as an ended token.
+                self._ended = True
+                await self._ws.close(code=UNAUTHORIZED, message=b"session ended")
+                return
             if frame.type == "ended":
                 if frame.generation is not None and frame.generation > self._generation:
                     # The visitor signed in or out elsewhere: this socket's token is
@@ -226,6 +253,22 @@ class _Conversation:
                 continue
             if not await self._send(frame.raw):
                 return
+
+    async def _stored_here(self, provider_id: str | None) -> bool:
+        async with self._storing:
+            return provider_id is not None and provider_id in self._stored
+
+    async def _renew(self, generation: int) -> bool:
+        """Moves this socket to `generation` and gives its widget a token of it."""
+        self._generation = generation
+        claims = SessionClaims(
+            site_key=self._site_key,
+            visitor_id=self._visitor,
+            shop_user_id=self._shop_user,
+            generation=generation,
+        )
+        token = issue_token(self._token_secret, claims, clock=self._config.clock)
+        return await self._send(token_frame(token))
 
     async def _receive(self) -> None:
         async for msg in self._ws:
@@ -266,8 +309,16 @@ class _Conversation:
             shop_customer_id=self._shop_user,
         )
         # A resend of the same client_msg_id gets the same id back from the router,
-        # which stores it once: the widget may resend until it sees this ack.
-        message_id = await self._app[INBOUND].accept(inbound)
+        # which stores it once: the widget may resend until it sees this ack. Only the
+        # socket that stored it remembers it as its own: another socket of the visitor
+        # (a copied token) that repeats the id it saw echoed gets the ack, not the token.
+        async with self._storing:
+            accepted = await self._app[INBOUND].accept_new(inbound)
+            if accepted.new:
+                self._stored[inbound.provider_id] = None
+                if len(self._stored) > REMEMBERED:
+                    self._stored.popitem(last=False)
+        message_id = accepted.message_id
         await self._send(ack_frame(said.client_msg_id, message_id))
         # The visitor's other tabs show it too; each widget dedupes by id.
         echo = MessageFrame(

@@ -12,9 +12,10 @@
  * writes carry a client_msg_id and are sent again after every reconnect until acked.
  * When too many new visitors came from the same address, the session answers 429: the
  * widget says so and asks again when the hub's answer says it may. A token the hub has
- * ended (the visitor signed in or out, here or in another tab) is answered with 401
- * (4401 on the socket): the widget takes the token another tab stored for the same
- * shop user, or else starts afresh. A visitor writing faster than the hub takes gets
+ * ended (the visitor signed in or out, here or in another tab, or proved who they are
+ * with a one-time code) is answered with 401 (4401 on the socket): the widget takes
+ * the token another tab stored for the same shop user, or else starts afresh. The tab
+ * where the code was typed gets the token that follows in a "token" frame. A visitor writing faster than the hub takes gets
  * an error "rate_limited" with retry_after: the widget holds their messages, says so,
  * and sends them then.
  * Text is only ever put in the page with textContent.
@@ -334,6 +335,12 @@
       pending.filter((p) => !p.error).forEach(transmit);
     } else if (frame.type === "typing") {
       showTyping();
+    } else if (frame.type === "token" && typeof frame.token === "string") {
+      // The visitor proved who they are with a one-time code on this socket: their
+      // old token is over (everywhere else it was open, it was closed), this one
+      // goes on with the chat, here and after a reload.
+      token = frame.token; // for the same shop user as the one it replaces (tokenUser)
+      save();
     } else if (frame.type === "error" && frame.code === "rate_limited") {
       hold(frame.client_msg_id, Number(frame.retry_after));
     } else if (frame.type === "error") {
