@@ -21,13 +21,14 @@ from typing import Any
 from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestServer, unused_port
 from redis.asyncio import Redis
+from sqlalchemy import select
 
 from adapters.hub import open_hub
 from adapters.settings import Settings
 from adapters.web.app import create_app
 from adapters.workers import run_workers
 from crm.db import Database
-from crm.models import WebchatSite
+from crm.models import ChannelIdentity, WebchatSite
 from tests.bots.test_orders import ANA
 from tests.bots.test_verification import _ana_with_orders
 from tests.channels.webchat_harness import new_site
@@ -243,3 +244,39 @@ async def test_a_copy_repeating_the_codes_message_id_gets_no_token(
         assert await copy.close_code() == 4401
         assert [f for f in copy.frames if f["type"] == "token"] == []
         await visitor.ws.close()
+
+
+async def test_the_copy_ends_even_when_no_socket_is_open_to_hear_it(
+    database_url: str, db: Database
+) -> None:
+    """The visitor types the code and closes the tab at once: nothing listens on the
+    bus when the answer commits, and the copy is refused all the same."""
+    await _ana_with_orders(db)
+    async with running(database_url, db) as hubs:
+        _, anonymous = await hubs.session()
+        visitor = await hubs.socket(anonymous["token"])
+        await visitor.until(_is_ready)
+        await visitor.say("donde esta mi pedido ES-100235")
+        await visitor.until(_reply_with("código"))
+        await eventually(lambda: any(m.to == ANA for m in hubs.twilio.messages), within=WAIT)
+        await visitor.ws.send_json(
+            {"type": "message", "client_msg_id": "code-1", "text": hubs.code()}
+        )
+        await visitor.until(lambda f: f["type"] == "ack")
+        await visitor.ws.close()
+
+        async def proved() -> bool:
+            async with db.transaction() as session:
+                return bool(
+                    await session.scalar(
+                        select(ChannelIdentity.verified).where(
+                            ChannelIdentity.address == anonymous["visitor_id"]
+                        )
+                    )
+                )
+
+        await eventually(proved, within=WAIT)
+        status, _ = await hubs.session(anonymous["token"])
+        assert status == 401
+        again = await hubs.socket(anonymous["token"])
+        assert await again.close_code() == 4401
