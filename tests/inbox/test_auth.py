@@ -10,7 +10,8 @@ from pytest_aiohttp.plugin import AiohttpClient
 from sqlalchemy import update
 
 from adapters.web.inbox import InboxConfig
-from crm.models import AgentRole, AgentSession, utcnow
+from adapters.web.inbox.page import STATIC_DIR
+from crm.models import AgentRole, AgentSession, Language, utcnow
 from crm.services.sessions import IDLE_TIMEOUT, open_session, session_agent
 from crm.services.staff import create_agent
 from tests.builders import add_customer
@@ -116,6 +117,28 @@ async def test_the_page_is_served_with_its_headers_only(hub: Hub) -> None:
     assert static.status == 303
     assert static.headers["Location"] == "/inbox"
     assert (await agent.get("/inbox/static/inbox.js")).status == 200
+
+
+JAVASCRIPT = {"text/javascript", "application/javascript"}
+MODULES = sorted(path.name for path in STATIC_DIR.glob("*.js"))
+
+
+async def test_the_pages_modules_and_texts_are_served_as_a_browser_runs_them(hub: Hub) -> None:
+    # A module script of another type is refused by the browser (and the strict policy
+    # allows no other way in): each module as JavaScript, each text file as JSON.
+    # aiohttp names .js files by Python's own table: application/javascript up to 3.11,
+    # text/javascript from 3.12; the HTML standard runs both.
+    agent = await hub.agent()
+    assert {"inbox.js", "texts.js", "api.js", "list.js", "conversation.js"} <= set(MODULES)
+    for name in MODULES:
+        answer = await agent.get(f"/inbox/static/{name}")
+        assert answer.status == 200, name
+        assert answer.content_type in JAVASCRIPT, name
+    for language in Language:
+        answer = await agent.get(f"/inbox/static/texts/{language.value}.json")
+        assert answer.status == 200, language
+        assert answer.content_type == "application/json", language
+        assert (await answer.json())["inbox"]
 
 
 async def test_a_wrong_password_and_an_unknown_email_are_refused_alike(hub: Hub) -> None:
