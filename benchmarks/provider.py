@@ -59,8 +59,7 @@ async def main(number: str, callbacks: bool) -> None:
                 calls.add(task)
                 task.add_done_callback(calls.discard)
 
-    async with FakeTwilioApi(numbers=[number]) as api:
-        api.on_message = arrived
+    async with FakeTwilioApi(numbers=[number], on_message=arrived) as api:
         out.write(api.base_url + "\n")
         out.flush()
         await stop.wait()

@@ -17,8 +17,8 @@ from aiohttp import web
 from adapters.settings import Settings
 from adapters.simulator.events import EventLog
 from adapters.simulator.hub_link import HubLink
-from adapters.simulator.telegram_api import SimulatedTelegram, TelegramCredentials
-from adapters.simulator.twilio_api import STATUS_STEP, SimulatedTwilio, TwilioCredentials
+from adapters.simulator.simulated_telegram import SimulatedTelegram, TelegramCredentials
+from adapters.simulator.simulated_twilio import STATUS_STEP, SimulatedTwilio, TwilioCredentials
 from crm.models import Channel
 
 # The shop's numbers in the simulation: a Spanish mobile for SMS, and a Madrid number

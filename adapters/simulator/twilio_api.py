@@ -1,20 +1,22 @@
-"""A simulated Twilio for SMS and WhatsApp: the Messages API, status callbacks and inbound webhooks.
+"""Twilio's Messages API and its signed webhooks, as Twilio speaks them (INTEGRATIONS.md).
 
-The hub's own Twilio adapter talks to it unchanged: replies arrive at the Messages
-API and are recorded; each is reported back to the hub as `sent`, then `delivered`,
-through signed status callbacks. A simulated customer's message is posted to the
-hub's /webhooks/twilio as Twilio would post it, signed for the hub's public URL.
+The one implementation of Twilio's protocol on our side: the demo's simulated Twilio
+(`simulated_twilio.py`) serves it with a carrier and customers' phones around it, and
+the tests' fake (tests/fakes/twilio_api.py) with failure injection. The real `twilio`
+library talks to it unchanged: `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`,
+form-encoded, HTTP Basic auth (401 code 20003 otherwise); fields checked as Twilio
+checks them, errors as JSON `{code, message, more_info, status}` with Twilio's codes;
+201 with a message resource shaped like Twilio's (sid "SM" + 32 hex, status "queued").
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hmac
-import logging
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -22,48 +24,35 @@ import phonenumbers
 from aiohttp import web
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from adapters.channels.twilio import INBOUND_PATH
-from adapters.simulator.events import ChatMessage, Direction, EventLog, Status, StatusChange
-from adapters.simulator.hub_link import HubLink, HubUnreachable
 from crm.models import Channel
-from crm.phones import InvalidPhone, normalise_phone
 from dialogue.rendering import sms_segments
-
-logger = logging.getLogger(__name__)
 
 API_VERSION = "2010-04-01"
 MESSAGES_PATH = f"/{API_VERSION}/Accounts/{{account_sid}}/Messages.json"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 WHATSAPP_PREFIX = "whatsapp:"
 MAX_BODY = 1600
-# How long Twilio takes, in the simulation, from accepting a message to each status.
-# The hub records the message's sid once the API has answered; a callback that came
-# before that would find no message to update.
-STATUS_STEP = 0.5
 
-
-@dataclass(frozen=True)
-class TwilioCredentials:
-    account_sid: str
-    auth_token: str
-    sms_from: str
-    whatsapp_from: str
-
-    @classmethod
-    def generate(cls, *, sms_from: str, whatsapp_from: str) -> TwilioCredentials:
-        return cls("AC" + secrets.token_hex(16), secrets.token_hex(16), sms_from, whatsapp_from)
+# How many SMS segments Twilio bills for a body: GSM-7 or UCS-2, as carriers count.
+segments = sms_segments
 
 
 @dataclass
 class TwilioMessage:
-    """A reply the hub sent through the simulated Messages API."""
+    """A message the API accepted, with what was asked and what became of it."""
 
     sid: str
+    account_sid: str
     to: str  # as Twilio got it: `whatsapp:`-prefixed on WhatsApp
     from_: str
-    body: str
+    body: str | None
     status_callback: str | None
+    content_sid: str | None = None
+    content_variables: str | None = None
+    media_urls: tuple[str, ...] = ()
     status: str = "queued"
+    error_code: int | None = None
+    date_created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def channel(self) -> Channel:
@@ -71,12 +60,43 @@ class TwilioMessage:
 
     @property
     def customer(self) -> str:
-        return self.to.removeprefix(WHATSAPP_PREFIX)
+        return bare(self.to)
+
+    @property
+    def num_segments(self) -> int:
+        return segments(self.body or "")
+
+    def resource(self) -> dict[str, object]:
+        """The message as Twilio's API shows it."""
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}"
+        created = format_datetime(self.date_created)
+        return {
+            "account_sid": self.account_sid,
+            "api_version": API_VERSION,
+            "body": self.body or "",
+            "date_created": created,
+            "date_sent": None,
+            "date_updated": created,
+            "direction": "outbound-api",
+            "error_code": self.error_code,
+            "error_message": None,
+            "from": self.from_,
+            "messaging_service_sid": None,
+            "num_media": str(len(self.media_urls)),
+            "num_segments": str(self.num_segments),
+            "price": None,
+            "price_unit": "USD",
+            "sid": self.sid,
+            "status": self.status,
+            "subresource_uris": {"media": f"{uri}/Media.json"},
+            "to": self.to,
+            "uri": f"{uri}.json",
+        }
 
 
 @dataclass(frozen=True)
 class SignedWebhook:
-    """A form as Twilio posts it: signed over `url`, the hub's public URL."""
+    """A form as Twilio posts it: signed over `url`, the public URL it was configured with."""
 
     url: str
     form: dict[str, str]
@@ -87,133 +107,153 @@ class SignedWebhook:
         return {SIGNATURE_HEADER: self.signature}
 
 
-class _ApiError(Exception):
-    def __init__(self, status: int, code: int, message: str) -> None:
+def signed_webhook(url: str, form: Mapping[str, str], auth_token: str) -> SignedWebhook:
+    """`form` signed as Twilio signs it for `url`."""
+    signature = RequestValidator(auth_token).compute_signature(url, dict(form))
+    return SignedWebhook(url, dict(form), signature)
+
+
+def new_sid(prefix: str = "SM") -> str:
+    return prefix + secrets.token_hex(16)
+
+
+def inbound_form(
+    *,
+    account_sid: str,
+    from_: str,
+    to: str,
+    body: str = "",
+    sid: str | None = None,
+    profile_name: str | None = None,
+    media: Iterable[tuple[str, str]] = (),
+    button: tuple[str, str] | None = None,
+) -> dict[str, str]:
+    """The form of an inbound SMS or WhatsApp webhook, with the fields Twilio sends.
+
+    `from_` and `to` carry the `whatsapp:` prefix on WhatsApp; `media` is (url, content
+    type) pairs; `button` is a pressed quick reply's (text, payload).
+    """
+    media = list(media)
+    sid = sid or new_sid("MM" if media else "SM")
+    form = {
+        "ToCountry": _country(to),
+        "SmsMessageSid": sid,
+        "NumMedia": str(len(media)),
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "Body": body,
+        "To": to,
+        "NumSegments": str(segments(body)),
+        "MessageSid": sid,
+        "AccountSid": account_sid,
+        "From": from_,
+        "FromCountry": _country(from_),
+        "ApiVersion": API_VERSION,
+    }
+    for index, (url, content_type) in enumerate(media):
+        form[f"MediaUrl{index}"] = url
+        form[f"MediaContentType{index}"] = content_type
+    if from_.startswith(WHATSAPP_PREFIX):
+        form["WaId"] = bare(from_).lstrip("+")
+        form["MessageType"] = "button" if button else ("image" if media else "text")
+        form["ReferralNumMedia"] = "0"
+        if profile_name is not None:
+            form["ProfileName"] = profile_name
+        if button is not None:
+            form["ButtonText"], form["ButtonPayload"] = button
+    return form
+
+
+class TwilioApiError(Exception):
+    """An error answer of the API, in Twilio's terms."""
+
+    def __init__(
+        self, status: int, code: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = dict(headers or {})
 
 
-class SimulatedTwilio:
-    """Twilio's side of SMS and WhatsApp, for one simulated account with two senders."""
+class TwilioMessagesApi:
+    """Twilio's Messages API for one account, and its status callbacks.
+
+    Subclasses say where callbacks go (`_post`) and may step in before a send is
+    accepted (`_before_accepting`, which raises TwilioApiError to answer instead) or
+    after (`_accepted`).
+    """
 
     def __init__(
-        self,
-        credentials: TwilioCredentials,
-        hub: HubLink,
-        events: EventLog,
-        *,
-        status_step: float = STATUS_STEP,
+        self, account_sid: str, auth_token: str, *, senders: Iterable[str] | None = None
     ) -> None:
-        self.credentials = credentials
+        """`senders`, when given, are the account's numbers: any other From gets 21606."""
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.senders = None if senders is None else frozenset(bare(n) for n in senders)
         self.messages: list[TwilioMessage] = []
-        self._hub = hub
-        self._events = events
-        self._status_step = status_step
-        self._reports: set[asyncio.Task[None]] = set()
+        self._by_sid: dict[str, TwilioMessage] = {}
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(MESSAGES_PATH, self._create_message)
 
-    def sender(self, channel: Channel) -> str:
-        """The shop's number a customer writes to on `channel`, as Twilio writes it."""
-        if channel is Channel.WHATSAPP:
-            return WHATSAPP_PREFIX + self.credentials.whatsapp_from
-        if channel is Channel.SMS:
-            return self.credentials.sms_from
-        raise ValueError(f"Twilio does not carry {channel.value}")
+    def message(self, sid: str) -> TwilioMessage:
+        return self._by_sid[sid]
 
-    # --- the customer's side: inbound webhooks -----------------------------------------
+    def signed(self, url: str, form: Mapping[str, str]) -> SignedWebhook:
+        return signed_webhook(url, form, self.auth_token)
 
-    def inbound_webhook(
-        self, channel: Channel, phone: str, text: str, *, profile_name: str | None = None
-    ) -> SignedWebhook:
-        """The webhook Twilio posts when `phone` writes `text` to the shop on `channel`.
-
-        Raises InvalidPhone for a phone the carrier could not have delivered from.
-        """
-        phone = normalise_phone(phone)
-        to = self.sender(channel)
-        whatsapp = channel is Channel.WHATSAPP
-        sid = "SM" + secrets.token_hex(16)
+    async def callback(self, sid: str, status: str, error_code: str | None = None) -> int:
+        """POST a signed status callback for message `sid`; returns the hub's HTTP status."""
+        message = self.message(sid)
+        if message.status_callback is None:
+            raise ValueError(f"message {sid} was sent without a StatusCallback")
+        message.status = status
+        message.error_code = int(error_code) if error_code else None
         form = {
-            "ToCountry": _country(to),
-            "SmsMessageSid": sid,
-            "NumMedia": "0",
-            "SmsSid": sid,
-            "SmsStatus": "received",
-            "Body": text,
-            "To": to,
-            "NumSegments": str(sms_segments(text)),
-            "MessageSid": sid,
-            "AccountSid": self.credentials.account_sid,
-            "From": (WHATSAPP_PREFIX if whatsapp else "") + phone,
-            "FromCountry": _country(phone),
+            "AccountSid": message.account_sid,
             "ApiVersion": API_VERSION,
+            "From": message.from_,
+            "MessageSid": sid,
+            "MessageStatus": status,
+            "SmsSid": sid,
+            "SmsStatus": status,
+            "To": message.to,
         }
-        if whatsapp:
-            form |= {"WaId": phone.lstrip("+"), "MessageType": "text", "ReferralNumMedia": "0"}
-            if profile_name:
-                form["ProfileName"] = profile_name
-        return self._signed(self._hub.public_url(INBOUND_PATH), form)
+        if message.channel is Channel.WHATSAPP:
+            form |= {"ChannelPrefix": "whatsapp", "ChannelToAddress": message.customer}
+        if error_code is not None:
+            form["ErrorCode"] = error_code
+        return await self._post(self.signed(message.status_callback, form))
 
-    async def send_from_customer(
-        self, channel: Channel, phone: str, text: str, *, profile_name: str | None = None
-    ) -> int | None:
-        """Post a customer's message to the hub's webhook; the hub's HTTP status, or None.
+    async def _post(self, webhook: SignedWebhook) -> int:
+        """Post a webhook where it should go; the HTTP status it was answered."""
+        raise NotImplementedError
 
-        Raises InvalidPhone for a phone the carrier could not have delivered from.
-        """
-        webhook = self.inbound_webhook(channel, phone, text, profile_name=profile_name)
-        sid, customer = webhook.form["MessageSid"], normalise_phone(phone)
-        self._events.publish(
-            ChatMessage(channel, customer, Direction.FROM_CUSTOMER, sid, text, Status.SENDING)
-        )
-        try:
-            answer = await self._hub.post(webhook.url, form=webhook.form, headers=webhook.headers)
-        except HubUnreachable:
-            self._events.publish(StatusChange(channel, customer, sid, Status.UNREACHABLE))
-            return None
-        status = Status.RECEIVED if answer.status < 300 else Status.REFUSED
-        self._events.publish(StatusChange(channel, customer, sid, status, str(answer.status)))
-        return answer.status
+    async def _before_accepting(self) -> None:
+        """Called for each authenticated send before it is read: raise to answer instead."""
 
-    # --- Twilio's side: the Messages API and status callbacks --------------------------
+    def _accepted(self, message: TwilioMessage) -> None:
+        """Called for each message accepted, before the API answers."""
 
     async def _create_message(self, request: web.Request) -> web.Response:
         try:
             self._authenticate(request)
-            if request.match_info["account_sid"] != self.credentials.account_sid:
-                raise _ApiError(404, 20404, f"The requested resource {request.path} was not found")
+            if request.match_info["account_sid"] != self.account_sid:
+                raise TwilioApiError(
+                    404, 20404, f"The requested resource {request.path} was not found"
+                )
+            await self._before_accepting()
             posted = await request.post()
             form = {name: value for name, value in posted.items() if isinstance(value, str)}
-            message = self._accept(form)
-        except _ApiError as exc:
-            return web.json_response(
-                {
-                    "code": exc.code,
-                    "message": exc.message,
-                    "more_info": f"https://www.twilio.com/docs/errors/{exc.code}",
-                    "status": exc.status,
-                },
-                status=exc.status,
-            )
+            message = self._validate(form, posted.getall("MediaUrl", []))
+        except TwilioApiError as exc:
+            return _error(exc)
         self.messages.append(message)
-        self._events.publish(
-            ChatMessage(
-                message.channel,
-                message.customer,
-                Direction.TO_CUSTOMER,
-                message.sid,
-                message.body,
-                Status.QUEUED,
-            )
-        )
-        task = asyncio.create_task(self._report(message))
-        self._reports.add(task)
-        task.add_done_callback(self._reports.discard)
-        return web.json_response(_resource(message, self.credentials.account_sid), status=201)
+        self._by_sid[message.sid] = message
+        self._accepted(message)
+        return web.json_response(message.resource(), status=201)
 
     def _authenticate(self, request: web.Request) -> None:
         scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
@@ -224,136 +264,82 @@ class SimulatedTwilio:
         user, _, password = decoded.partition(":")
         if not (
             scheme.lower() == "basic"
-            and hmac.compare_digest(user.encode(), self.credentials.account_sid.encode())
-            and hmac.compare_digest(password.encode(), self.credentials.auth_token.encode())
+            and hmac.compare_digest(user.encode(), self.account_sid.encode())
+            and hmac.compare_digest(password.encode(), self.auth_token.encode())
         ):
-            raise _ApiError(401, 20003, "Authenticate")
+            raise TwilioApiError(
+                401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'}
+            )
 
-    def _accept(self, form: dict[str, str]) -> TwilioMessage:
+    def _validate(self, form: Mapping[str, str], media: Iterable[object]) -> TwilioMessage:
         """The message in a send request, refused with Twilio's codes as Twilio would."""
-        to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
+        to, from_ = form.get("To", ""), form.get("From", "")
+        body, content_sid = form.get("Body"), form.get("ContentSid")
+        media_urls = tuple(url for url in media if isinstance(url, str))
         if not to:
-            raise _ApiError(400, 21604, "A 'To' phone number is required.")
-        if not _is_phone(to.removeprefix(WHATSAPP_PREFIX)):
-            raise _ApiError(400, 21211, f"Invalid 'To' Phone Number: {to}")
-        if not from_:
-            raise _ApiError(400, 21603, "A 'From' phone number is required.")
-        if from_ not in (self.sender(Channel.SMS), self.sender(Channel.WHATSAPP)):
-            raise _ApiError(
+            raise TwilioApiError(400, 21604, "A 'To' phone number is required.")
+        if not _is_phone(bare(to)):
+            raise TwilioApiError(400, 21211, f"Invalid 'To' Phone Number: {to}")
+        if not from_ and not form.get("MessagingServiceSid"):
+            raise TwilioApiError(400, 21603, "A 'From' phone number is required.")
+        if from_ and self.senders is not None and bare(from_) not in self.senders:
+            raise TwilioApiError(
                 400,
                 21606,
                 f"The From phone number {from_} is not a valid, SMS-capable inbound phone "
                 "number or short code for your account.",
             )
-        if to.startswith(WHATSAPP_PREFIX) != from_.startswith(WHATSAPP_PREFIX):
-            raise _ApiError(
+        if from_ and to.startswith(WHATSAPP_PREFIX) != from_.startswith(WHATSAPP_PREFIX):
+            raise TwilioApiError(
                 400, 21910, "Invalid From and To pair. From and To should be of the same channel"
             )
-        content_sid = form.get("ContentSid", "")
-        if not body and content_sid:
-            # An approved WhatsApp template: Twilio fills it in from its Content API,
-            # which the simulator does not hold; the customer's phone shows which one.
-            body = f"[{content_sid}] {form.get('ContentVariables', '')}".strip()
-        if not body:
-            raise _ApiError(400, 21602, "Message body is required.")
-        if len(body) > MAX_BODY:
-            raise _ApiError(
+        if not body and not content_sid and not media_urls:
+            raise TwilioApiError(400, 21602, "Message body is required.")
+        if body is not None and len(body) > MAX_BODY:
+            raise TwilioApiError(
                 400, 21617, f"The concatenated message body exceeds the {MAX_BODY} character limit."
             )
         return TwilioMessage(
-            sid="SM" + secrets.token_hex(16),
+            sid=new_sid(),
+            account_sid=self.account_sid,
             to=to,
             from_=from_,
             body=body,
             status_callback=form.get("StatusCallback") or None,
+            content_sid=content_sid,
+            content_variables=form.get("ContentVariables"),
+            media_urls=media_urls,
         )
 
-    async def _report(self, message: TwilioMessage) -> None:
-        """Play the carrier: the message is sent, then delivered, and the hub is told."""
-        for status in (Status.SENT, Status.DELIVERED):
-            await asyncio.sleep(self._status_step)
-            message.status = status.value
-            if message.status_callback is not None:
-                await self._callback(message, message.status_callback)
-            self._events.publish(
-                StatusChange(message.channel, message.customer, message.sid, status)
-            )
 
-    async def _callback(self, message: TwilioMessage, url: str) -> None:
-        form = {
-            "AccountSid": self.credentials.account_sid,
-            "ApiVersion": API_VERSION,
-            "From": message.from_,
-            "MessageSid": message.sid,
-            "MessageStatus": message.status,
-            "SmsSid": message.sid,
-            "SmsStatus": message.status,
-            "To": message.to,
-        }
-        if message.channel is Channel.WHATSAPP:
-            form |= {"ChannelPrefix": "whatsapp", "ChannelToAddress": message.customer}
-        callback = self._signed(url, form)
-        try:
-            answer = await self._hub.post(
-                callback.url, form=callback.form, headers=callback.headers
-            )
-        except HubUnreachable as exc:
-            logger.warning("status callback for %s not taken: %s", message.sid, exc)
-            return
-        if answer.status >= 300:
-            logger.warning(
-                "the hub answered %d to the status callback for %s", answer.status, message.sid
-            )
-
-    def _signed(self, url: str, form: dict[str, str]) -> SignedWebhook:
-        signature = RequestValidator(self.credentials.auth_token).compute_signature(url, form)
-        return SignedWebhook(url, form, signature)
-
-    async def close(self) -> None:
-        for task in list(self._reports):
-            task.cancel()
-        await asyncio.gather(*self._reports, return_exceptions=True)
+def _error(exc: TwilioApiError) -> web.Response:
+    return web.json_response(
+        {
+            "code": exc.code,
+            "message": exc.message,
+            "more_info": f"https://www.twilio.com/docs/errors/{exc.code}",
+            "status": exc.status,
+        },
+        status=exc.status,
+        headers=exc.headers,
+    )
 
 
-def _resource(message: TwilioMessage, account_sid: str) -> dict[str, object]:
-    """The message as Twilio's API answers a create."""
-    uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{message.sid}"
-    created = format_datetime(datetime.now(UTC), usegmt=True)
-    return {
-        "account_sid": account_sid,
-        "api_version": API_VERSION,
-        "body": message.body,
-        "date_created": created,
-        "date_sent": None,
-        "date_updated": created,
-        "direction": "outbound-api",
-        "error_code": None,
-        "error_message": None,
-        "from": message.from_,
-        "messaging_service_sid": None,
-        "num_media": "0",
-        "num_segments": str(sms_segments(message.body)),
-        "price": None,
-        "price_unit": "USD",
-        "sid": message.sid,
-        "status": message.status,
-        "subresource_uris": {"media": f"{uri}/Media.json"},
-        "to": message.to,
-        "uri": f"{uri}.json",
-    }
+def bare(address: str) -> str:
+    """A Twilio address without its channel prefix."""
+    return address.removeprefix(WHATSAPP_PREFIX)
 
 
 def _is_phone(raw: str) -> bool:
     try:
-        normalise_phone(raw)
-    except InvalidPhone:
+        return phonenumbers.is_valid_number(phonenumbers.parse(raw, None))
+    except phonenumbers.NumberParseException:
         return False
-    return True
 
 
 def _country(address: str) -> str:
     try:
-        number = phonenumbers.parse(address.removeprefix(WHATSAPP_PREFIX), None)
+        number = phonenumbers.parse(bare(address), None)
     except phonenumbers.NumberParseException:
         return ""  # a short code or sender id has no country of its own
     return phonenumbers.region_code_for_number(number) or ""

@@ -58,7 +58,7 @@ async def test_an_sms_is_answered_in_spanish_and_its_delivery_recorded(
     await eventually(lambda: len(twilio.messages) == 1)
     (reply,) = twilio.messages
     assert (reply.to, reply.from_) == (LUCIA, SMS_FROM)
-    assert reply.body.startswith(say("greet.hello", Language.ES, name=""))
+    assert (reply.body or "").startswith(say("greet.hello", Language.ES, name=""))
     assert reply.status_callback == PUBLIC + "/webhooks/twilio/status"
 
     # The signed "delivered" callback reached the hub through its real status webhook.
@@ -152,7 +152,7 @@ async def test_a_whatsapp_reply_goes_back_on_whatsapp(simulation: Simulation, db
     (reply,) = twilio.messages
     assert (reply.to, reply.from_) == (f"whatsapp:{lucas.phone}", f"whatsapp:{WHATSAPP_FROM}")
     first_name = lucas.name.split()[0]
-    assert reply.body.startswith(say("greet.hello", Language.PT, name=f" {first_name}"))
+    assert (reply.body or "").startswith(say("greet.hello", Language.PT, name=f" {first_name}"))
 
     async def delivered() -> bool:
         return await _status_of(db, reply.sid) is DeliveryStatus.DELIVERED
