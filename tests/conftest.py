@@ -8,6 +8,7 @@ and the server cannot be reached, the tests fail rather than skip).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import shutil
 import uuid
@@ -80,10 +81,22 @@ def postgres_database() -> Iterator[str]:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-async def _truncate_all(db: Database) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    async with db.engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+async def _truncate_all(url: str) -> None:
+    db = Database(url)
+    try:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        async with db.engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        await db.dispose()
+
+
+def _emptied(url: str) -> str:
+    """`url`'s database, every table emptied: in a thread with a loop of its own, since
+    the fixture serves synchronous tests (which start their own loops) and async ones."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _truncate_all(url)).result()
+    return url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -99,14 +112,14 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         path = tmp_path / "omnihub.db"
         shutil.copy(template, path)
         return f"sqlite+aiosqlite:///{path}"
-    return str(request.getfixturevalue("postgres_database"))
+    # One database serves the whole session: what an earlier test left is removed here,
+    # for tests that take only the URL (processes, the CLI) as for those that take `db`.
+    return _emptied(str(request.getfixturevalue("postgres_database")))
 
 
 @pytest.fixture
-async def db(database_url: str, backend: str) -> AsyncIterator[Database]:
+async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
-    if backend == "postgresql":
-        await _truncate_all(database)
     yield database
     await database.dispose()
 
