@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
 from crm.models.enums import Channel, FunnelStage, Language, SalesChannel
+from crm.records import EARLIEST, LATEST
 
 Scalar = str | int | float | bool
 # A condition's value once checked: what compile.py turns into SQL.
@@ -116,4 +117,12 @@ def parse_instant(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"expected an ISO date or datetime, not {text!r}") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    try:
+        # Converted here: near years 1 and 9999 the conversion overflowed in the query.
+        in_utc = moment.astimezone(UTC)
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or not EARLIEST <= in_utc < LATEST:
+        raise ValueError(f"expected a date between the years 1900 and 2999, not {text!r}")
+    return moment

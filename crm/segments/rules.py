@@ -29,6 +29,11 @@ MAX_DEPTH = 8
 MAX_LIST = 500
 MAX_WITHIN_DAYS = 3650
 _TEXT_MAX = 120
+# Whole numbers a rule may compare with. Loyalty points, counts and totals are bound as
+# INTEGER parameters (totals are INTEGER in the sync API too), attributes' numbers as
+# BIGINT; beyond them PostgreSQL refused the query's parameter: a 500, not a rule.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
 
 # The union's tags appear in pydantic's error locations; they are marked so that
 # `location` can drop them and a 422 names the rule's own path ("rule.all[2].value").
@@ -54,6 +59,7 @@ class Condition(_Node):
     op: Op
     value: JsonValue = Field(
         None,
+        validate_default=True,  # a value left out is checked like any other
         description="Typed by the field: a number for loyalty_points and orders.count, "
         "a list for `in`, an ISO date for orders.last_placed_at, true/false for consent; "
         "omitted (or true/false) for `exists`.",
@@ -251,6 +257,10 @@ def _one(
                 raise ValueError(f"{name} compares with a whole number")
             if kind is Kind.ORDER_COUNT and value < 0:
                 raise ValueError("orders.count is never negative")
+            if not -INT32_MAX <= value <= INT32_MAX:
+                raise ValueError(
+                    f"{name} compares with a whole number from -{INT32_MAX} to {INT32_MAX}"
+                )
             return value
         case Kind.ORDER_DATE:
             if not isinstance(value, str):
@@ -263,6 +273,10 @@ def _one(
         case Kind.ATTRIBUTE:
             if isinstance(value, bool) and op in (Op.EQ, Op.NE):
                 return value
+            if isinstance(value, int) and number and not -INT64_MAX <= value <= INT64_MAX:
+                raise ValueError(
+                    f"{name} compares with whole numbers from -{INT64_MAX} to {INT64_MAX}"
+                )
             if number or (isinstance(value, str) and len(value) <= _TEXT_MAX):
                 return value  # type: ignore[return-value]
             raise ValueError(f"{name} compares with a string, a number or (eq, ne) true/false")

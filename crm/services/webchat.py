@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import DomainError, NotFound
 from crm.models import Channel, Message, WebchatSite, WebchatTokenGeneration, utcnow
+from crm.text import storable
 
 SITE_KEY_PREFIX = "wcs_"  # marks a site key when it turns up in a page or a log
 
@@ -82,6 +83,8 @@ async def create_webchat_site(
 
 async def get_active_site(session: AsyncSession, site_key: str) -> WebchatSite:
     """The active site with this key; raises UnknownSite otherwise."""
+    if not storable(site_key):  # no key holds NUL; PostgreSQL would refuse the query
+        raise UnknownSite(site_key)
     site = await session.scalar(
         select(WebchatSite).where(WebchatSite.site_key == site_key, WebchatSite.active.is_(True))
     )

@@ -125,6 +125,34 @@ async def test_unknown_segments_are_404(api: Api) -> None:
         ({"all": []}, "rule.all", "at least 1"),
         ({"field": "language", "op": "in", "value": ["es", "fr"]}, "rule.value", "es, pt, en"),
         ({"any": [ES] * 51}, "rule.any", "at most 50"),
+        # A value left out is checked too (it reached the query compiler: a 500).
+        ({"field": "language", "op": "in"}, "rule.value", "non-empty list"),
+        ({"all": [ES, {"field": "orders.count", "op": "gte"}]}, "rule.all[1].value", "whole"),
+        ({"field": "attributes.size", "op": "eq"}, "rule.value", "a string, a number"),
+        # Numbers the database cannot compare with (PostgreSQL's int4/int8: a 500).
+        ({"field": "loyalty_points", "op": "gte", "value": 2**31}, "rule.value", "2147483647"),
+        ({"field": "loyalty_points", "op": "lt", "value": -(2**31)}, "rule.value", "2147483647"),
+        ({"field": "orders.count", "op": "eq", "value": 2**31}, "rule.value", "2147483647"),
+        (
+            {"field": "orders.total_minor", "op": "gte", "value": 2**31, "currency": "EUR"},
+            "rule.value",
+            "2147483647",
+        ),
+        (
+            {"field": "orders.last_placed_at", "op": "lte", "value": "9999-12-31T23:00:00-05:00"},
+            "rule.value",
+            "1900",
+        ),
+        (
+            {"field": "orders.last_placed_at", "op": "gte", "value": "0001-01-01T00:00:00+05:00"},
+            "rule.value",
+            "1900",
+        ),
+        (
+            {"field": "attributes.size", "op": "in", "value": [1, -(2**63) - 1]},
+            "rule.value",
+            "9223372036854775807",
+        ),
         ({"all": [{"any": [ES] * 50}, {"any": [ES] * 50}, VIP]}, "rule", "at most 100"),
     ],
 )

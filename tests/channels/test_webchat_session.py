@@ -211,6 +211,23 @@ async def test_an_unknown_or_inactive_site_is_not_found(
     assert (await post())[0] == 404
 
 
+@on_both_backends
+@pytest.mark.parametrize("site_key", ["wcs_\x00", "\x00"])
+async def test_a_site_key_no_database_holds_is_not_found(
+    client: Client, site: WebchatSite, site_key: str
+) -> None:
+    # PostgreSQL refuses NUL in text: the lookup itself failed, a 500 before any check.
+    response = await client.post(
+        "/webchat/session", json={"site_key": site_key}, headers={"Origin": SHOP}
+    )
+    assert (response.status, await response.json()) == (
+        404,
+        {"error": "unknown or inactive site"},
+    )
+    socket = await client.get("/webchat/ws", params={"site_key": site_key})
+    assert socket.status == 404
+
+
 async def test_a_malformed_request_is_a_400(client: Client, post: Post) -> None:
     response = await client.post("/webchat/session", data=b"{nope", headers={"Origin": SHOP})
     assert response.status == 400

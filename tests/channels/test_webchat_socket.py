@@ -334,6 +334,18 @@ BAD_FRAMES = [
         "bad_choice",
         "m-1",
     ),
+    # Nor is NUL: PostgreSQL refuses it in text (the router's insert failed: a 1011).
+    ('{"type": "message", "client_msg_id": "m-1", "text": "a\\u0000b"}', "bad_text", "m-1"),
+    (
+        '{"type": "choice", "client_msg_id": "m-1", "payload": "a\\u0000", "text": "x"}',
+        "bad_choice",
+        "m-1",
+    ),
+    (
+        '{"type": "choice", "client_msg_id": "m-1", "payload": "p", "text": "\\u0000"}',
+        "bad_text",
+        "m-1",
+    ),
     ("[" * 30_000 + "]" * 30_000, "not_json", None),
     ('{"type": "message", "x": ' + "[" * 30_000 + "]" * 30_000 + "}", "not_json", None),
     (

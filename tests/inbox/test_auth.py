@@ -117,6 +117,10 @@ async def test_the_page_is_served_with_its_headers_only(hub: Hub) -> None:
     assert static.status == 303
     assert static.headers["Location"] == "/inbox"
     assert (await agent.get("/inbox/static/inbox.js")).status == 200
+    # Nor under another spelling of its path that the static route resolved to the file.
+    for spelling in ("inbox.html/", "./inbox.html", "x/../inbox.html", "inbox.css/"):
+        other = await agent.get("/inbox/static/" + spelling, allow_redirects=False)
+        assert other.status in (303, 404), spelling
 
 
 JAVASCRIPT = {"text/javascript", "application/javascript"}

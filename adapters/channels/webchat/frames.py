@@ -10,6 +10,7 @@ from typing import Any
 
 from adapters.channels.webchat.texts import FrameError
 from crm.models import Message
+from crm.text import storable
 from dialogue.messages import Button, Outgoing
 
 MAX_TEXT = 4000
@@ -59,15 +60,6 @@ def _object(raw: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _is_text(value: str) -> bool:
-    """False for a string holding a lone surrogate ("\\ud800" in JSON): not storable text."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def parse_hello(raw: str) -> Hello | None:
     """The first frame, or None when it is anything but a well-formed hello."""
     data = _object(raw)
@@ -104,7 +96,7 @@ def parse_said(raw: str) -> Said:
         raise BadFrame(FrameError.EMPTY, client_msg_id)
     if len(text) > MAX_TEXT:
         raise BadFrame(FrameError.TOO_LONG, client_msg_id)
-    if not _is_text(text):
+    if not storable(text):
         raise BadFrame(FrameError.BAD_TEXT, client_msg_id)
     if kind == "message":
         if not text.strip():
@@ -115,7 +107,7 @@ def parse_said(raw: str) -> Said:
         not isinstance(payload, str)
         or not payload
         or len(payload) > MAX_PAYLOAD
-        or not _is_text(payload)
+        or not storable(payload)
     ):
         raise BadFrame(FrameError.BAD_CHOICE, client_msg_id)
     return Said(client_msg_id=client_msg_id, text=text, payload=payload)

@@ -12,6 +12,7 @@ from adapters.web.inbox.auth import current_caller
 PAGE_PATH = "/inbox"
 STATIC_PREFIX = "/inbox/static/"
 STATIC_DIR = Path(str(resources.files(__package__).joinpath("static")))
+PAGE_FILE = "inbox.html"
 # What the inbox's pages (this one and the sign-in page) may load: their own scripts,
 # styles and API (the live socket included: 'self' covers ws: and wss: of this host),
 # nothing inline, from no other site; no other site may frame them. Text that slipped
@@ -41,17 +42,26 @@ async def page(request: web.Request) -> web.StreamResponse:
     if await current_caller(request) is None:
         raise web.HTTPSeeOther("/inbox/login")
     # Read on each request: the page is small, and a deployment can change it in place.
-    return web.FileResponse(STATIC_DIR / "inbox.html", headers=PAGE_HEADERS)
+    return web.FileResponse(STATIC_DIR / PAGE_FILE, headers=PAGE_HEADERS)
 
 
-async def page_as_static_file(request: web.Request) -> web.StreamResponse:
-    # The static route would send the page without its headers (the frame-ancestors
-    # policy, no-store): the page is served at /inbox only.
-    raise web.HTTPSeeOther(PAGE_PATH)
+async def static_file(request: web.Request) -> web.StreamResponse:
+    """One of the page's files by its exact name: never the page itself.
+
+    Not aiohttp's static route: it resolved `inbox.html/`, `./inbox.html` and
+    `x/../inbox.html` to the page's file too, sent without the page's headers (the
+    frame-ancestors policy, no-store).
+    """
+    name = request.match_info["name"]
+    if name == PAGE_FILE:
+        raise web.HTTPSeeOther(PAGE_PATH)
+    path = STATIC_DIR / name
+    if name.startswith(".") or "/" in name or "\\" in name or not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"X-Content-Type-Options": "nosniff"})
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get(PAGE_PATH, page, name="inboxPage")
-    # Before the static route, which would otherwise answer this path first.
-    app.router.add_get(STATIC_PREFIX + "inbox.html", page_as_static_file)
-    app.router.add_static(STATIC_PREFIX, STATIC_DIR, name="inboxStatic")
+    # {name} holds no "/": one file of the folder, by the name it has there.
+    app.router.add_get(STATIC_PREFIX + "{name}", static_file, name="inboxStatic")
