@@ -46,22 +46,24 @@ async def page(request: web.Request) -> web.StreamResponse:
 
 
 async def static_file(request: web.Request) -> web.StreamResponse:
-    """One of the page's files by its exact name: never the page itself.
+    """One of the page's files by its exact path in the folder: never the page itself.
 
     Not aiohttp's static route: it resolved `inbox.html/`, `./inbox.html` and
     `x/../inbox.html` to the page's file too, sent without the page's headers (the
-    frame-ancestors policy, no-store).
+    frame-ancestors policy, no-store). Here every part of the path is a plain name
+    (`texts/es.json`): no empty part, none starting with a dot, no backslash.
     """
     name = request.match_info["name"]
     if name == PAGE_FILE:
         raise web.HTTPSeeOther(PAGE_PATH)
-    path = STATIC_DIR / name
-    if name.startswith(".") or "/" in name or "\\" in name or not path.is_file():
+    parts = name.split("/")
+    path = STATIC_DIR.joinpath(*parts)
+    if any(not p or p.startswith(".") or "\\" in p for p in parts) or not path.is_file():
         raise web.HTTPNotFound()
     return web.FileResponse(path, headers={"X-Content-Type-Options": "nosniff"})
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get(PAGE_PATH, page, name="inboxPage")
-    # {name} holds no "/": one file of the folder, by the name it has there.
-    app.router.add_get(STATIC_PREFIX + "{name}", static_file, name="inboxStatic")
+    # One file of the folder (or of a folder inside it), by the path it has there.
+    app.router.add_get(STATIC_PREFIX + "{name:.+}", static_file, name="inboxStatic")
