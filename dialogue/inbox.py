@@ -10,26 +10,18 @@ Notices port, in their language. docs/inbox.md is the contract.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
 from crm.db import Database
 from crm.models import (
     Agent,
-    AgentRole,
-    CannedResponse,
     Channel,
     Conversation,
-    ConversationEvent,
     ConversationStatus,
     Customer,
     DeliveryStatus,
@@ -38,9 +30,32 @@ from crm.models import (
     MessageDirection,
     utcnow,
 )
-from crm.services.staff import ANSWERING_ROLES, answerers_with_load
 from dialogue.handoff import HandoffRequest, IllegalTransition, check_transition, request_handoff
-from dialogue.messages import Reply, Template
+from dialogue.inbox_act import (
+    TOPIC,
+    Act,
+    AlreadyTaken,
+    InboxEvent,
+    NotFound,
+    NotOwner,
+    OutsideWindow,
+    check_owner,
+    may_manage,
+    window_open,
+)
+from dialogue.inbox_act import make_event as _event
+from dialogue.inbox_assignment import (
+    SupportHours,
+    Wait,
+    answerer,
+    estimate_wait,
+    give,
+    least_loaded,
+    open_count,
+    someone_free,
+)
+from dialogue.inbox_templates import template_reply
+from dialogue.messages import Reply
 from dialogue.ports import Bus, ChannelSender
 from dialogue.router import Router
 
@@ -62,150 +77,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TOPIC = "inbox"
-WHATSAPP_WINDOW = timedelta(hours=24)
-_NEVER = datetime.min.replace(tzinfo=UTC)
-_PLACEHOLDER = re.compile(r"\{\{(\d+)\}\}")  # a WhatsApp template's {{1}}
-
-
-class NotFound(Exception):
-    """No such conversation (or agent)."""
-
-
-class AlreadyTaken(Exception):
-    """Someone else owns the conversation already."""
-
-    def __init__(self, by_agent_id: int | None):
-        super().__init__("another agent has taken this conversation")
-        self.by_agent_id = by_agent_id
-
-
-class NotOwner(Exception):
-    """Only the agent who owns the conversation may do this."""
-
-
-class OutsideWindow(Exception):
-    """WhatsApp's 24-hour window is closed: only an approved template may be sent."""
-
-
-@dataclass(frozen=True)
-class InboxEvent:
-    kind: str  # queued, assigned, claimed, transferred, unassigned, resolved, handed_back,
-    # message, delivery, typing, availability
-    conversation_id: int
-    status: str
-    assigned_agent_id: int | None
-    team: str | None
-    at: datetime
-    message_id: int | None = None
-    agent_id: int | None = None  # who acted
-
-    def to_bytes(self) -> bytes:
-        return json.dumps({**asdict(self), "at": self.at.isoformat()}).encode()
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> InboxEvent:
-        data = json.loads(raw)
-        data["at"] = datetime.fromisoformat(data["at"])
-        return cls(**data)
-
-
-# -- the team's hours, and how long a customer will wait ------------------------------
-
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_SPEC = re.compile(
-    r"^\s*([a-z]{3})(?:\s*-\s*([a-z]{3}))?\s+(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$"
-)
-
-
-@dataclass(frozen=True)
-class SupportHours:
-    """When the team answers: `mon-fri 09:00-19:00, sat 10:00-14:00` in a time zone.
-
-    No intervals means always open (the default: a shop that has not said).
-    """
-
-    intervals: tuple[tuple[int, time, time], ...] = ()
-    zone: str = "UTC"
-
-    @classmethod
-    def parse(cls, spec: str | None, zone: str = "UTC") -> SupportHours:
-        ZoneInfo(zone)  # an unknown zone fails here, at start
-        if not spec or not spec.strip():
-            return cls((), zone)
-        intervals: list[tuple[int, time, time]] = []
-        for part in spec.lower().split(","):
-            match = _SPEC.match(part)
-            if match is None or match[1] not in _DAYS or (match[2] and match[2] not in _DAYS):
-                raise ValueError(f"not a support-hours interval: {part.strip()!r}")
-            first = _DAYS.index(match[1])
-            last = _DAYS.index(match[2]) if match[2] else first
-            opens, closes = (
-                time.fromisoformat(match[3].zfill(5)),
-                time.fromisoformat(match[4].zfill(5)),
-            )
-            if opens >= closes:
-                raise ValueError(f"opens after it closes: {part.strip()!r}")
-            intervals += [(day, opens, closes) for day in range(first, last + 1)]
-        return cls(tuple(sorted(intervals)), zone)
-
-    def is_open(self, now: datetime) -> bool:
-        if not self.intervals:
-            return True
-        local = now.astimezone(ZoneInfo(self.zone))
-        return any(
-            day == local.weekday() and opens <= local.time() < closes
-            for day, opens, closes in self.intervals
-        )
-
-    def next_opening(self, now: datetime) -> datetime | None:
-        """When the team is next at work after `now` (None: it is at work now)."""
-        if self.is_open(now):
-            return None
-        zone = ZoneInfo(self.zone)
-        local = now.astimezone(zone)
-        for ahead in range(8):
-            date = (local + timedelta(days=ahead)).date()
-            for day, opens, _ in self.intervals:
-                start = datetime.combine(date, opens, zone)
-                if day == date.weekday() and start > local:
-                    return start
-        return None
-
-
-@dataclass(frozen=True)
-class Wait:
-    """What a customer queued for a person is told."""
-
-    assigned: bool  # someone has it already
-    ahead: int  # conversations queued before theirs
-    opens_at: datetime | None  # outside the team's hours: when they are back
-
-
-async def estimate_wait(
-    session: AsyncSession, conversation: Conversation, support: SupportHours, now: datetime
-) -> Wait:
-    if conversation.status is ConversationStatus.AGENT:
-        return Wait(True, 0, None)
-    opens_at = support.next_opening(now)
-    if opens_at is None and await someone_free(session, conversation.team):
-        return Wait(True, 0, None)  # assigned as soon as this transaction commits
-    ahead = await session.scalar(
-        select(func.count())
-        .select_from(Conversation)
-        .where(
-            Conversation.status == ConversationStatus.QUEUED,
-            Conversation.queued_at < (conversation.queued_at or now),
-            Conversation.id != conversation.id,
-        )
-    )
-    return Wait(False, int(ahead or 0), opens_at)
-
-
-async def someone_free(session: AsyncSession, team: str | None = None) -> bool:
-    """Whether an available agent has room for one more conversation."""
-    return await _least_loaded(session, team, set()) is not None
-
 
 class Notices(Protocol):
     """What the hub says to a customer when people take over or let go (bots writes it)."""
@@ -215,71 +86,6 @@ class Notices(Protocol):
     def satisfaction_question(self, customer: Customer) -> Reply: ...
 
     def handed_back(self, customer: Customer) -> Reply: ...
-
-
-# -- the actions ----------------------------------------------------------------------
-
-
-@dataclass
-class _Act:
-    """One action's transaction: what it changed, to publish and send after the commit."""
-
-    session: AsyncSession
-    now: datetime
-    events: list[InboxEvent] = field(default_factory=list)
-    dispatch: set[int] = field(default_factory=set)
-    assign: set[int] = field(default_factory=set)
-
-    async def lock(self, conversation_id: int) -> Conversation:
-        conversation = await self.session.scalar(
-            select(Conversation).where(Conversation.id == conversation_id).with_for_update()
-        )
-        if conversation is None:
-            raise NotFound(f"no conversation {conversation_id}")
-        return conversation
-
-    def record(
-        self,
-        conversation: Conversation,
-        kind: str,
-        before: ConversationStatus,
-        agent_id: int | None,
-        data: dict[str, Any] | None = None,
-        *,
-        message_id: int | None = None,
-    ) -> None:
-        self.session.add(
-            ConversationEvent(
-                conversation_id=conversation.id,
-                kind=kind,
-                from_status=before.value,
-                to_status=conversation.status.value,
-                agent_id=agent_id,
-                data=data,
-                created_at=self.now,
-            )
-        )
-        conversation.updated_at = self.now
-        self.events.append(_event(conversation, kind, self.now, agent_id, message_id))
-
-
-def _event(
-    conversation: Conversation,
-    kind: str,
-    at: datetime,
-    agent_id: int | None = None,
-    message_id: int | None = None,
-) -> InboxEvent:
-    return InboxEvent(
-        kind=kind,
-        conversation_id=conversation.id,
-        status=conversation.status.value,
-        assigned_agent_id=conversation.assigned_agent_id,
-        team=conversation.team,
-        at=at,
-        message_id=message_id,
-        agent_id=agent_id,
-    )
 
 
 class Inbox:
@@ -312,14 +118,14 @@ class Inbox:
                 if conversation.assigned_agent_id == agent_id:
                     return  # a double click
                 raise AlreadyTaken(conversation.assigned_agent_id)
-            await self._give(act, conversation, await self._answerer(act, agent_id), "claimed")
+            await give(act, conversation, await answerer(act, agent_id), "claimed")
 
     async def assign(self, conversation_id: int, agent_id: int, *, by: int) -> None:
         """A supervisor gives a queued (or someone's) conversation to an agent."""
         async with self._acting() as act:
             conversation = await act.lock(conversation_id)
-            agent = await self._answerer(act, agent_id)
-            await self._give(act, conversation, agent, "assigned", by=by)
+            agent = await answerer(act, agent_id)
+            await give(act, conversation, agent, "assigned", by=by)
 
     async def transfer(
         self,
@@ -334,10 +140,10 @@ class Inbox:
             raise ValueError("transfer to an agent or to a team")
         async with self._acting() as act:
             conversation = await act.lock(conversation_id)
-            await _may_manage(act, conversation, by)
+            await may_manage(act, conversation, by)
             if to_agent is not None:
-                agent = await self._answerer(act, to_agent)
-                await self._give(act, conversation, agent, "transferred", by=by)
+                agent = await answerer(act, to_agent)
+                await give(act, conversation, agent, "transferred", by=by)
                 return
             before = conversation.status
             if before is not ConversationStatus.QUEUED:
@@ -353,7 +159,7 @@ class Inbox:
         """Back to the queue, for someone else."""
         async with self._acting() as act:
             conversation = await act.lock(conversation_id)
-            await _may_manage(act, conversation, by)
+            await may_manage(act, conversation, by)
             before = conversation.status
             if before is not ConversationStatus.AGENT:  # only a person can let go
                 raise IllegalTransition(before, ConversationStatus.QUEUED)
@@ -368,7 +174,7 @@ class Inbox:
         """Done: the customer is asked for a 1-5 score; their next message goes to the bot."""
         async with self._acting() as act:
             conversation = await act.lock(conversation_id)
-            await _may_manage(act, conversation, by)
+            await may_manage(act, conversation, by)
             before = conversation.status
             check_transition(before, ConversationStatus.RESOLVED)
             conversation.status = ConversationStatus.RESOLVED
@@ -384,7 +190,7 @@ class Inbox:
         """The bot answers again; the customer is told."""
         async with self._acting() as act:
             conversation = await act.lock(conversation_id)
-            await _may_manage(act, conversation, by)
+            await may_manage(act, conversation, by)
             before = conversation.status
             check_transition(before, ConversationStatus.BOT)
             conversation.status = ConversationStatus.BOT
@@ -409,7 +215,7 @@ class Inbox:
                 await self._queue(act, conversation, "bot_failed", None)
 
     async def _queue(
-        self, act: _Act, conversation: Conversation, reason: str, by: int | None
+        self, act: Act, conversation: Conversation, reason: str, by: int | None
     ) -> None:
         await request_handoff(act.session, conversation, HandoffRequest(reason), act.now)
         act.events.append(_event(conversation, "queued", act.now, by))
@@ -434,7 +240,7 @@ class Inbox:
                 or not self.support.is_open(act.now)
             ):
                 return None
-            agent = await _least_loaded(act.session, conversation.team, excluded)
+            agent = await least_loaded(act.session, conversation.team, excluded)
             if agent is None:
                 return None
             # Two conversations assigned at once must not both take an agent's last place:
@@ -442,9 +248,9 @@ class Inbox:
             await act.session.execute(
                 select(Agent.id).where(Agent.id == agent.id).with_for_update()
             )
-            if await _open_count(act.session, agent.id) >= agent.capacity:
+            if await open_count(act.session, agent.id) >= agent.capacity:
                 return None
-            await self._give(act, conversation, agent, "assigned")
+            await give(act, conversation, agent, "assigned")
             return agent.id
 
     async def set_availability(self, agent_id: int, available: bool) -> None:
@@ -481,8 +287,8 @@ class Inbox:
         """The owner's answer, on the channel of the customer's latest message."""
         async with self._acting() as act:
             conversation = await act.lock(conversation_id)
-            _check_owner(conversation, agent_id)
-            if conversation.last_channel is Channel.WHATSAPP and not _window_open(
+            check_owner(conversation, agent_id)
+            if conversation.last_channel is Channel.WHATSAPP and not window_open(
                 conversation, act.now
             ):
                 raise OutsideWindow(
@@ -497,42 +303,20 @@ class Inbox:
         customer's language when there is one: what may go past the 24-hour window."""
         async with self._acting() as act:
             conversation = await act.lock(conversation_id)
-            _check_owner(conversation, agent_id)
+            check_owner(conversation, agent_id)
             if conversation.last_channel is not Channel.WHATSAPP:
                 raise NotFound("templates are for WhatsApp; write the customer a reply")
             customer = await act.session.get_one(Customer, conversation.customer_id)
-            approved = (
-                await act.session.scalars(
-                    select(CannedResponse).where(
-                        CannedResponse.shortcut == template,
-                        CannedResponse.active.is_(True),
-                        CannedResponse.whatsapp_content_sid.is_not(None),
-                    )
-                )
-            ).all()
-            chosen = next((t for t in approved if t.language == customer.language), None) or next(
-                iter(approved), None
-            )
-            if chosen is None or chosen.whatsapp_content_sid is None:
-                raise NotFound(f"no approved WhatsApp template {template!r}")
-            wanted = set(_PLACEHOLDER.findall(chosen.body))
-            if "1" in wanted and "1" not in params:  # {{1}} is the customer's first name
-                params = {**params, "1": (customer.name or "").split(" ")[0] or "-"}
-            if set(params) != wanted:
-                raise ValueError(
-                    f"template {template!r} needs values for {sorted(wanted)}, not {sorted(params)}"
-                )
-            text = _PLACEHOLDER.sub(lambda m: params[m.group(1)], chosen.body)
-            reply = Reply(text, template=Template(chosen.whatsapp_content_sid, dict(params)))
+            reply = await template_reply(act.session, customer, template, params)
             return await self._agent_says(act, conversation, agent_id, reply)
 
-    def _tell(self, act: _Act, conversation: Conversation, reply: Reply) -> None:
+    def _tell(self, act: Act, conversation: Conversation, reply: Reply) -> None:
         """What the hub says to the customer about a change of hands, sent after commit."""
         self.router.queue_reply(act.session, conversation, reply, MessageAuthor.BOT, act.now)
         act.dispatch.add(conversation.id)
 
     async def _agent_says(
-        self, act: _Act, conversation: Conversation, agent_id: int, reply: Reply
+        self, act: Act, conversation: Conversation, agent_id: int, reply: Reply
     ) -> int:
         """Queue an agent's message to the customer; the first one is the first response."""
         messages = self.router.queue_reply(
@@ -575,7 +359,7 @@ class Inbox:
             conversation = await session.get(Conversation, conversation_id)
             if conversation is None:
                 raise NotFound(f"no conversation {conversation_id}")
-            _check_owner(conversation, agent_id)
+            check_owner(conversation, agent_id)
             channel, address = conversation.last_channel, conversation.last_address
         sender = self.senders.get(channel)
         if sender is not None and sender.capabilities.typing:
@@ -642,33 +426,6 @@ class Inbox:
     def _acting(self) -> _Acting:
         return _Acting(self)
 
-    async def _answerer(self, act: _Act, agent_id: int) -> Agent:
-        agent = await act.session.get(Agent, agent_id)
-        if agent is None or not agent.active or agent.role not in ANSWERING_ROLES:
-            raise NotFound(f"no agent {agent_id} who answers customers")
-        return agent
-
-    async def _give(
-        self,
-        act: _Act,
-        conversation: Conversation,
-        agent: Agent,
-        kind: str,
-        *,
-        by: int | None = None,
-    ) -> None:
-        before = conversation.status
-        if before is not ConversationStatus.AGENT:
-            check_transition(before, ConversationStatus.AGENT)
-            if before is ConversationStatus.BOT:
-                raise IllegalTransition(before, ConversationStatus.AGENT)
-        conversation.status = ConversationStatus.AGENT
-        conversation.assigned_agent_id = agent.id
-        conversation.assigned_at = act.now
-        agent.last_assigned_at = act.now
-        act.record(conversation, kind, before, by if by is not None else agent.id,
-                   {"agent_id": agent.id})  # fmt: skip
-
     async def _publish(self, events: Sequence[InboxEvent]) -> None:
         for event in events:
             try:
@@ -684,12 +441,12 @@ class _Acting:
     def __init__(self, inbox: Inbox):
         self.inbox = inbox
         self._transaction: Any = None
-        self.act: _Act | None = None
+        self.act: Act | None = None
 
-    async def __aenter__(self) -> _Act:
+    async def __aenter__(self) -> Act:
         self._transaction = self.inbox.db.transaction()
         session = await self._transaction.__aenter__()
-        self.act = _Act(session, self.inbox.clock())
+        self.act = Act(session, self.inbox.clock())
         return self.act
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -703,57 +460,3 @@ class _Acting:
             inbox.router.send_soon(conversation_id)
         for conversation_id in act.assign:
             await inbox.auto_assign(conversation_id)
-
-
-async def _may_manage(act: _Act, conversation: Conversation, by: int) -> None:
-    """Its owner, or a supervisor or admin, may move a conversation on; checked under
-    the conversation's lock, so ownership cannot change in between."""
-    agent = await act.session.get(Agent, by)
-    if agent is None or not agent.active:
-        raise NotOwner("unknown or inactive agent")
-    if agent.role in (AgentRole.SUPERVISOR, AgentRole.ADMIN):
-        return
-    if agent.role is not AgentRole.AGENT or conversation.assigned_agent_id != by:
-        raise NotOwner("only the agent who has this conversation, or a supervisor, may")
-
-
-def _check_owner(conversation: Conversation, agent_id: int) -> None:
-    if conversation.status is not ConversationStatus.AGENT:
-        raise IllegalTransition(conversation.status, ConversationStatus.AGENT)
-    if conversation.assigned_agent_id != agent_id:
-        raise NotOwner("only the agent who has this conversation may write in it")
-
-
-def _window_open(conversation: Conversation, now: datetime) -> bool:
-    last = conversation.last_inbound_at
-    return last is not None and now - last < WHATSAPP_WINDOW
-
-
-async def _least_loaded(
-    session: AsyncSession, team: str | None, excluded: set[int]
-) -> Agent | None:
-    rows = await answerers_with_load(session, available_only=True)
-    free = [
-        (open_, agent.last_assigned_at or _NEVER, agent.id, agent)
-        for agent, open_ in rows
-        if open_ < agent.capacity
-        and agent.id not in excluded
-        and (team is None or team in (agent.teams or []))
-    ]
-    if not free:
-        return None
-    free.sort(key=lambda row: row[:3])
-    chosen: Agent = free[0][3]
-    return chosen
-
-
-async def _open_count(session: AsyncSession, agent_id: int) -> int:
-    count = await session.scalar(
-        select(func.count())
-        .select_from(Conversation)
-        .where(
-            Conversation.assigned_agent_id == agent_id,
-            Conversation.status == ConversationStatus.AGENT,
-        )
-    )
-    return int(count or 0)
