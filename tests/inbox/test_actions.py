@@ -99,6 +99,11 @@ async def test_the_owner_replies_and_notes_and_others_may_not_reply(hub: Hub) ->
     assert intruder.status == 403
     assert (await intruder.json())["code"] == "not_owner"
     assert (await sara.post(_path(conversation, "messages"), {"text": "  "})).status == 422
+    # A note is private only when the body says true: "no", "false" or 0 from an
+    # integrator is refused, never read as a choice about whether the customer sees it.
+    for unclear in ("yes", "false", 0, 1, None):
+        sent = await sara.post(_path(conversation, "messages"), {"text": "x", "private": unclear})
+        assert sent.status == 422, unclear
 
     detail = await sara.json(_path(conversation))
     written = [

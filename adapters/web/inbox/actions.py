@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Self, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -73,7 +73,7 @@ class MessageBody(_Body):
     """A reply ({text}), a private note ({text, private: true}) or a WhatsApp template."""
 
     text: str | None = Field(None, min_length=1, max_length=MAX_TEXT)
-    private: bool = False
+    private: StrictBool = False
     template: str | None = Field(None, min_length=1, max_length=100)
     params: dict[str, str] = Field(default_factory=dict)
 
@@ -89,7 +89,7 @@ class MessageBody(_Body):
 
 
 class AvailabilityBody(_Body):
-    available: bool
+    available: StrictBool
 
 
 class ReturnLineBody(_Body):
