@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,7 +12,6 @@ from sqlalchemy.orm import selectinload
 
 from crm.errors import (
     ExceedsReturnable,
-    IllegalTransition,
     InvalidReturn,
     InvalidReturnProblem,
     NotReturnable,
@@ -34,17 +33,24 @@ from crm.models import (
 )
 from crm.services.codes import add_with_fresh_code
 from crm.services.orders import get_order
+from crm.transitions import TransitionTable, check
 
 RETURN_WINDOW = timedelta(days=30)
 
 CODE_PREFIX = "RMA-"
 
-TRANSITIONS: Mapping[ReturnStatus, frozenset[ReturnStatus]] = {
-    ReturnStatus.REQUESTED: frozenset({ReturnStatus.RECEIVED, ReturnStatus.REJECTED}),
-    ReturnStatus.RECEIVED: frozenset({ReturnStatus.REFUNDED, ReturnStatus.REJECTED}),
-    ReturnStatus.REFUNDED: frozenset(),
-    ReturnStatus.REJECTED: frozenset(),
-}
+# requested ──receive──▶ received ──refund──▶ refunded
+#     │                      │
+#     └──────reject──────────┴──reject──▶ rejected
+TRANSITIONS = TransitionTable[ReturnStatus](
+    "return",
+    {
+        ReturnStatus.REQUESTED: frozenset({ReturnStatus.RECEIVED, ReturnStatus.REJECTED}),
+        ReturnStatus.RECEIVED: frozenset({ReturnStatus.REFUNDED, ReturnStatus.REJECTED}),
+        ReturnStatus.REFUNDED: frozenset(),
+        ReturnStatus.REJECTED: frozenset(),
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -53,12 +59,6 @@ class ReturnLine:
 
     line_no: int
     quantity: int
-
-
-def check_transition(current: ReturnStatus, target: ReturnStatus) -> None:
-    """Raise IllegalTransition unless the table allows current -> target."""
-    if target not in TRANSITIONS[current]:
-        raise IllegalTransition("return", current, target)
 
 
 def rma_code_key(code: str) -> str:
@@ -220,7 +220,7 @@ async def _advance(
     if rma is None:
         raise ReturnNotFound(key)
     current = rma.status
-    check_transition(current, target)
+    check(TRANSITIONS, current, target)
     moved = await session.scalar(
         update(Return)
         .where(Return.id == rma.id, Return.status == current)
@@ -230,5 +230,5 @@ async def _advance(
     )
     await session.refresh(rma, ["status", "updated_at"])
     if moved is None:
-        raise IllegalTransition("return", rma.status, target)
+        raise TRANSITIONS.error(rma.status, target)
     return rma
