@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.db import Database
 from crm.models import (
+    WHATSAPP_WINDOW,
     Agent,
     AgentRole,
     CannedResponse,
@@ -63,7 +64,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TOPIC = "inbox"
-WHATSAPP_WINDOW = timedelta(hours=24)
 _NEVER = datetime.min.replace(tzinfo=UTC)
 _PLACEHOLDER = re.compile(r"\{\{(\d+)\}\}")  # a WhatsApp template's {{1}}
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased, selectinload
 
 from crm.errors import NotFound
 from crm.models import (
+    WHATSAPP_WINDOW,
     Agent,
     AgentRole,
     CannedResponse,
@@ -41,7 +42,6 @@ from crm.models import (
 from crm.records import MAX_ID
 from crm.services.staff import answerers_with_load
 
-WHATSAPP_WINDOW = timedelta(hours=24)
 DEFAULT_PAGE, MAX_PAGE = 50, 200
 PANEL_ORDERS = 20  # the customer's latest orders on the panel
 PREVIEW_CHARS = 140
