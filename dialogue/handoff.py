@@ -16,30 +16,39 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import crm.errors
 from crm.models import Conversation, ConversationEvent, ConversationStatus
-
-_ALLOWED: dict[ConversationStatus, frozenset[ConversationStatus]] = {
-    ConversationStatus.BOT: frozenset({ConversationStatus.QUEUED, ConversationStatus.RESOLVED}),
-    ConversationStatus.QUEUED: frozenset(
-        {ConversationStatus.AGENT, ConversationStatus.BOT, ConversationStatus.RESOLVED}
-    ),
-    ConversationStatus.AGENT: frozenset(
-        {ConversationStatus.QUEUED, ConversationStatus.BOT, ConversationStatus.RESOLVED}
-    ),
-    ConversationStatus.RESOLVED: frozenset(),
-}
+from crm.transitions import TransitionTable, check
 
 
-class IllegalTransition(Exception):
+class IllegalTransition(crm.errors.IllegalTransition):
+    """A move of a conversation's owner that the table does not allow."""
+
     def __init__(self, current: ConversationStatus, target: ConversationStatus):
-        super().__init__(f"a conversation cannot go from {current} to {target}")
-        self.current = current
-        self.target = target
+        super().__init__("a conversation", current, target)
+        self.current: ConversationStatus = current
+        self.target: ConversationStatus = target
+
+
+OWNERSHIP = TransitionTable[ConversationStatus](
+    "a conversation",
+    {
+        ConversationStatus.BOT: frozenset({ConversationStatus.QUEUED, ConversationStatus.RESOLVED}),
+        ConversationStatus.QUEUED: frozenset(
+            {ConversationStatus.AGENT, ConversationStatus.BOT, ConversationStatus.RESOLVED}
+        ),
+        ConversationStatus.AGENT: frozenset(
+            {ConversationStatus.QUEUED, ConversationStatus.BOT, ConversationStatus.RESOLVED}
+        ),
+        ConversationStatus.RESOLVED: frozenset(),
+    },
+    illegal=IllegalTransition,
+)
 
 
 def check_transition(current: ConversationStatus, target: ConversationStatus) -> None:
-    if target not in _ALLOWED[current]:
-        raise IllegalTransition(current, target)
+    """Raise IllegalTransition unless OWNERSHIP allows current -> target."""
+    check(OWNERSHIP, current, target)
 
 
 @dataclass(frozen=True)

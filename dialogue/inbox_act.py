@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.models import Agent, AgentRole, Conversation, ConversationEvent, ConversationStatus
+from crm.models import (
+    WHATSAPP_WINDOW,
+    Agent,
+    AgentRole,
+    Conversation,
+    ConversationEvent,
+    ConversationStatus,
+)
 from dialogue.handoff import IllegalTransition
 
 TOPIC = "inbox"
-WHATSAPP_WINDOW = timedelta(hours=24)
 
 
 class NotFound(Exception):

@@ -23,8 +23,9 @@ from adapters.simulator import customers
 from adapters.simulator.events import Event
 from adapters.simulator.providers import SimulatedProviders
 from adapters.simulator.telegram_api import TelegramUser
-from adapters.simulator.texts import TEXTS, pick_language
+from adapters.simulator.texts import TEXTS
 from adapters.web.keys import SETTINGS
+from adapters.web.languages import pick_language
 from crm.models import Channel, Language
 from crm.phones import InvalidPhone, normalise_phone
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from crm.models import Language
-
-DEFAULT_LANGUAGE = Language.EN
 
 
 @dataclass(frozen=True)
@@ -187,21 +184,3 @@ TEXTS: dict[Language, PageTexts] = {
         },
     ),
 }
-
-
-def pick_language(*candidates: str | None) -> Language:
-    """The first supported language among explicit choices and Accept-Language headers."""
-    for candidate in candidates:
-        for tag in _tags(candidate):
-            try:
-                return Language(tag)
-            except ValueError:
-                continue
-    return DEFAULT_LANGUAGE
-
-
-def _tags(value: str | None) -> Iterable[str]:
-    # "pt-BR,pt;q=0.9,en;q=0.8" -> pt, pt, en: browsers already list by preference.
-    if not value:
-        return ()
-    return (part.split(";")[0].strip()[:2].lower() for part in value.split(","))

@@ -3,6 +3,7 @@
 from crm.models.base import Base, utcnow
 from crm.models.catalog import Inventory, Product, ProductPrice, ProductVariant, Store, StoreHours
 from crm.models.conversations import (
+    WHATSAPP_WINDOW,
     Conversation,
     ConversationEvent,
     InboundReceipt,
@@ -39,6 +40,7 @@ from crm.models.webchat import WebchatSite, WebchatTokenGeneration
 
 __all__ = [
     "RECEIVED_STATUSES",
+    "WHATSAPP_WINDOW",
     "Agent",
     "AgentRole",
     "AgentSession",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
@@ -16,6 +16,10 @@ from crm.models.enums import (
     MessageAuthor,
     MessageDirection,
 )
+
+# WhatsApp's customer-service window: for this long after the customer's last message
+# (last_inbound_at) a business may write freely; past it, only an approved template.
+WHATSAPP_WINDOW = timedelta(hours=24)
 
 _OPEN = text("status != 'resolved'")
 _UNPROCESSED = text("direction = 'inbound' AND processed_at IS NULL")

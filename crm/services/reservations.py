@@ -16,7 +16,6 @@ inventory row (everyone's attempts on that shelf do), so no concurrency passes t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -27,7 +26,6 @@ from sqlalchemy.orm import selectinload
 
 from crm.errors import (
     HoldLimit,
-    IllegalTransition,
     InvalidQuantity,
     OutOfStock,
     ReservationExpired,
@@ -49,6 +47,7 @@ from crm.models import (
     utcnow,
 )
 from crm.services.codes import add_with_fresh_code
+from crm.transitions import TransitionTable, check
 
 MIN_QUANTITY, MAX_QUANTITY = 1, 10
 DEFAULT_HOLD = timedelta(hours=48)
@@ -67,20 +66,20 @@ UNVERIFIED_HOLD = timedelta(hours=2)
 UNVERIFIED_SHARE = Fraction(1, 2)
 
 
-TRANSITIONS: Mapping[ReservationStatus, frozenset[ReservationStatus]] = {
-    ReservationStatus.HELD: frozenset(
-        {ReservationStatus.COLLECTED, ReservationStatus.EXPIRED, ReservationStatus.CANCELLED}
-    ),
-    ReservationStatus.COLLECTED: frozenset(),
-    ReservationStatus.EXPIRED: frozenset(),
-    ReservationStatus.CANCELLED: frozenset(),
-}
-
-
-def check_transition(current: ReservationStatus, target: ReservationStatus) -> None:
-    """Raise IllegalTransition unless the table allows current -> target."""
-    if target not in TRANSITIONS[current]:
-        raise IllegalTransition("reservation", current, target)
+# held ──collect──▶ collected
+#   ├───cancel───▶ cancelled
+#   └───expire───▶ expired     (expire_reservations, in one UPDATE WHERE still held)
+TRANSITIONS = TransitionTable[ReservationStatus](
+    "reservation",
+    {
+        ReservationStatus.HELD: frozenset(
+            {ReservationStatus.COLLECTED, ReservationStatus.EXPIRED, ReservationStatus.CANCELLED}
+        ),
+        ReservationStatus.COLLECTED: frozenset(),
+        ReservationStatus.EXPIRED: frozenset(),
+        ReservationStatus.CANCELLED: frozenset(),
+    },
+)
 
 
 def pickup_code_key(code: str) -> str:
@@ -216,7 +215,7 @@ async def collect_reservation(
         raise ReservationNotFound(pickup_code_key(pickup_code))
     if reservation.store_id != store.id:
         raise WrongStore(reservation.pickup_code, store.code, reservation.store.code)
-    check_transition(reservation.status, ReservationStatus.COLLECTED)
+    check(TRANSITIONS, reservation.status, ReservationStatus.COLLECTED)
     if reservation.held_until < now:
         raise ReservationExpired(reservation.pickup_code, reservation.held_until)
     await _close(session, reservation, ReservationStatus.COLLECTED, now)
@@ -256,7 +255,7 @@ async def cancel_reservation(
     reservation = await _by_code(session, pickup_code)
     if reservation is None or reservation.customer_id != customer_id:
         raise ReservationNotFound(pickup_code_key(pickup_code))
-    check_transition(reservation.status, ReservationStatus.CANCELLED)
+    check(TRANSITIONS, reservation.status, ReservationStatus.CANCELLED)
     await _close(session, reservation, ReservationStatus.CANCELLED, now)
     await _release(session, reservation.store_id, reservation.variant_id, reservation.quantity, now)
     return reservation
@@ -416,7 +415,7 @@ async def _close(
     )
     await session.refresh(reservation, ["status", "closed_at"])
     if moved is None:
-        raise IllegalTransition("reservation", reservation.status, target)
+        raise TRANSITIONS.error(reservation.status, target)
 
 
 async def _release(

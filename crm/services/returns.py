@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,7 +12,6 @@ from sqlalchemy.orm import selectinload
 
 from crm.errors import (
     ExceedsReturnable,
-    IllegalTransition,
     InvalidReturn,
     InvalidReturnProblem,
     NotReturnable,
@@ -34,17 +33,24 @@ from crm.models import (
 )
 from crm.services.codes import add_with_fresh_code
 from crm.services.orders import get_order
+from crm.transitions import TransitionTable, check
 
 RETURN_WINDOW = timedelta(days=30)
 
 CODE_PREFIX = "RMA-"
 
-TRANSITIONS: Mapping[ReturnStatus, frozenset[ReturnStatus]] = {
-    ReturnStatus.REQUESTED: frozenset({ReturnStatus.RECEIVED, ReturnStatus.REJECTED}),
-    ReturnStatus.RECEIVED: frozenset({ReturnStatus.REFUNDED, ReturnStatus.REJECTED}),
-    ReturnStatus.REFUNDED: frozenset(),
-    ReturnStatus.REJECTED: frozenset(),
-}
+# requested ──receive──▶ received ──refund──▶ refunded
+#     │                      │
+#     └──────reject──────────┴──reject──▶ rejected
+TRANSITIONS = TransitionTable[ReturnStatus](
+    "return",
+    {
+        ReturnStatus.REQUESTED: frozenset({ReturnStatus.RECEIVED, ReturnStatus.REJECTED}),
+        ReturnStatus.RECEIVED: frozenset({ReturnStatus.REFUNDED, ReturnStatus.REJECTED}),
+        ReturnStatus.REFUNDED: frozenset(),
+        ReturnStatus.REJECTED: frozenset(),
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -55,16 +61,45 @@ class ReturnLine:
     quantity: int
 
 
-def check_transition(current: ReturnStatus, target: ReturnStatus) -> None:
-    """Raise IllegalTransition unless the table allows current -> target."""
-    if target not in TRANSITIONS[current]:
-        raise IllegalTransition("return", current, target)
-
-
 def rma_code_key(code: str) -> str:
     """Codes as people type them back: " rma-7kq2m9 " or "7KQ2M9" is RMA-7KQ2M9."""
     text = "".join(code.split()).upper()
     return text if text.startswith(CODE_PREFIX) else CODE_PREFIX + text
+
+
+def why_not_returnable(
+    order: Order, now: datetime, window: timedelta = RETURN_WINDOW
+) -> NotReturnable | None:
+    """Why the order as a whole cannot be returned now (not yet received, cancelled, or
+    past `window` from its receipt), or None when it can.
+
+    start_return raises this answer; the chatbot asks it to tell a customer "too late"
+    before they choose what to send back, not after.
+    """
+    if order.status == OrderStatus.CANCELLED:
+        return NotReturnable(order.number, NotReturnableReason.CANCELLED)
+    if order.status not in RECEIVED_STATUSES:
+        return NotReturnable(order.number, NotReturnableReason.NOT_RECEIVED)
+    # A received order without a date counts from when it was placed: that can only
+    # shorten the window, never stretch it beyond the policy.
+    deadline = (order.received_at or order.placed_at) + window
+    if now > deadline:
+        return NotReturnable(order.number, NotReturnableReason.WINDOW_CLOSED, deadline=deadline)
+    return None
+
+
+async def returned_quantities(session: AsyncSession, order_ids: Sequence[int]) -> dict[int, int]:
+    """Units per order item already covered by returns that were not rejected: what is
+    left to return of a line is what was bought minus this."""
+    if not order_ids:
+        return {}
+    rows = await session.execute(
+        select(ReturnItem.order_item_id, func.sum(ReturnItem.quantity))
+        .join(Return, Return.id == ReturnItem.return_id)
+        .where(Return.order_id.in_(order_ids), Return.status != ReturnStatus.REJECTED)
+        .group_by(ReturnItem.order_item_id)
+    )
+    return {item_id: int(total) for item_id, total in rows}
 
 
 async def start_return(
@@ -102,12 +137,14 @@ async def start_return(
         raise InvalidReturn(InvalidReturnProblem.STORE_NOT_ALLOWED)
 
     order = await get_order(session, customer_id, order_number, for_update=True)
-    _check_returnable(order, now, window)
+    problem = why_not_returnable(order, now, window)
+    if problem is not None:
+        raise problem
     items = {item.line_no: item for item in order.items}
     for line in lines:
         if line.line_no not in items:
             raise InvalidReturn(InvalidReturnProblem.UNKNOWN_LINE, line_no=line.line_no)
-    returned = await _returned_quantities(session, order.id)
+    returned = await returned_quantities(session, [order.id])
     for line in lines:
         item = items[line.line_no]
         returnable = item.quantity - returned.get(item.id, 0)
@@ -179,29 +216,6 @@ def _check_lines(lines: Sequence[ReturnLine]) -> None:
         seen.add(line.line_no)
 
 
-def _check_returnable(order: Order, now: datetime, window: timedelta) -> None:
-    if order.status == OrderStatus.CANCELLED:
-        raise NotReturnable(order.number, NotReturnableReason.CANCELLED)
-    if order.status not in RECEIVED_STATUSES:
-        raise NotReturnable(order.number, NotReturnableReason.NOT_RECEIVED)
-    # A received order without a date counts from when it was placed: that can only
-    # shorten the window, never stretch it beyond the policy.
-    deadline = (order.received_at or order.placed_at) + window
-    if now > deadline:
-        raise NotReturnable(order.number, NotReturnableReason.WINDOW_CLOSED, deadline=deadline)
-
-
-async def _returned_quantities(session: AsyncSession, order_id: int) -> dict[int, int]:
-    """Units per order item already covered by returns that were not rejected."""
-    rows = await session.execute(
-        select(ReturnItem.order_item_id, func.sum(ReturnItem.quantity))
-        .join(Return, Return.id == ReturnItem.return_id)
-        .where(Return.order_id == order_id, Return.status != ReturnStatus.REJECTED)
-        .group_by(ReturnItem.order_item_id)
-    )
-    return {item_id: int(total) for item_id, total in rows}
-
-
 async def _advance(
     session: AsyncSession, rma_code: str, target: ReturnStatus, now: datetime | None
 ) -> Return:
@@ -220,7 +234,7 @@ async def _advance(
     if rma is None:
         raise ReturnNotFound(key)
     current = rma.status
-    check_transition(current, target)
+    check(TRANSITIONS, current, target)
     moved = await session.scalar(
         update(Return)
         .where(Return.id == rma.id, Return.status == current)
@@ -230,5 +244,5 @@ async def _advance(
     )
     await session.refresh(rma, ["status", "updated_at"])
     if moved is None:
-        raise IllegalTransition("return", rma.status, target)
+        raise TRANSITIONS.error(rma.status, target)
     return rma

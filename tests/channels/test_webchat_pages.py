@@ -69,6 +69,8 @@ def test_every_widget_text_is_written_in_the_three_languages() -> None:
         ("?lang=pt", {}, "Adicionar ao carrinho"),
         ("?lang=en", {}, "Add to cart"),
         ("", {"Accept-Language": "pt-BR,pt;q=0.9"}, "Adicionar ao carrinho"),
+        # Ranked by q-value, as the inbox's sign-in page reads it: one parser for both.
+        ("", {"Accept-Language": "en;q=0.3, pt-BR;q=0.9"}, "Adicionar ao carrinho"),
         ("?lang=de", {}, "Add to cart"),
     ],
 )

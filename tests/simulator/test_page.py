@@ -46,6 +46,7 @@ async def _page(simulation: Simulation, query: str = "", **headers: str) -> tupl
         ("", "pt-BR,pt;q=0.9,en;q=0.8", Language.PT),
         ("", "es-MX,es;q=0.9", Language.ES),
         ("", "de-DE,fr;q=0.5", Language.EN),
+        ("", "en;q=0.2, es;q=0.8", Language.ES),  # ranked by q-value, as everywhere
         ("?lang=xx", "", Language.EN),
     ],
 )

@@ -8,7 +8,8 @@ from string import Template
 
 from aiohttp import web
 
-from adapters.channels.webchat.texts import DEMO_SHOP, DemoShopTexts, pick_language
+from adapters.channels.webchat.texts import DEMO_SHOP, DemoShopTexts
+from adapters.web.languages import pick_language
 from crm.models import Language
 
 PATH = "/demo/shop"

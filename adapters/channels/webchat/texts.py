@@ -5,13 +5,10 @@ The widget's own labels live in static/widget.js, next to the code that shows th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from crm.models import Language
-
-DEFAULT_LANGUAGE = Language.EN
 
 
 class FrameError(StrEnum):
@@ -84,24 +81,6 @@ FRAME_ERRORS: dict[FrameError, dict[Language, str]] = {
 
 def frame_error_text(error: FrameError, language: Language) -> str:
     return FRAME_ERRORS[error][language]
-
-
-def pick_language(*candidates: str | None) -> Language:
-    """The first supported language among explicit choices and Accept-Language headers."""
-    for candidate in candidates:
-        for tag in _tags(candidate):
-            try:
-                return Language(tag)
-            except ValueError:
-                continue
-    return DEFAULT_LANGUAGE
-
-
-def _tags(value: str | None) -> Iterable[str]:
-    # "pt-BR,pt;q=0.9,en;q=0.8" -> pt, pt, en: browsers already list by preference.
-    if not value:
-        return ()
-    return (part.split(";")[0].strip()[:2].lower() for part in value.split(","))
 
 
 @dataclass(frozen=True)

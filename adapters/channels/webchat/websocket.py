@@ -25,10 +25,11 @@ from adapters.channels.webchat.frames import (
 )
 from adapters.channels.webchat.limits import MESSAGE_RATE, REFUSED
 from adapters.channels.webchat.relay import Relay, RelayStopped
-from adapters.channels.webchat.texts import FrameError, frame_error_text, pick_language
+from adapters.channels.webchat.texts import FrameError, frame_error_text
 from adapters.channels.webchat.tokens import InvalidToken, SessionClaims, issue_token, read_token
 from adapters.web.errors import error_response
 from adapters.web.keys import BUS, DATABASE, INBOUND
+from adapters.web.languages import pick_language
 from crm.db import Database
 from crm.models import Channel, WebchatSite
 from crm.services.webchat import (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adapters.web.languages import preferred_language
 from crm.models import Language
 
 DEFAULT_LANGUAGE = Language.EN
-_CODES = frozenset(language.value for language in Language)
 
 
 @dataclass(frozen=True)
@@ -64,19 +64,4 @@ LOGIN: dict[Language, LoginTexts] = {
 
 def browser_language(accept_language: str | None) -> Language:
     """The supported language the browser prefers most (Accept-Language with q-values)."""
-    ranked: list[tuple[float, int, str]] = []
-    for position, part in enumerate((accept_language or "").split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        ranked.append((-quality, position, tag.split("-")[0].strip().lower()))
-    for negative_quality, _, tag in sorted(ranked):
-        if negative_quality < 0 and tag in _CODES:
-            return Language(tag)
-    return DEFAULT_LANGUAGE
+    return preferred_language(accept_language) or DEFAULT_LANGUAGE

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from crm.models import (
+    WHATSAPP_WINDOW,
     Agent,
     CannedResponse,
     Channel,
@@ -24,8 +25,6 @@ from crm.models import (
     utcnow,
 )
 from crm.services.inbox_views.listing import AgentRef, ConversationSummary, conversation_summary
-
-WHATSAPP_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
