@@ -47,8 +47,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from crm.db import AutocommitWriter, Database
 from crm.models import Channel, DeliveryStatus, Message, OneTimeCodeEvent, WaitingDeliveryUpdate
 from dialogue.batching import Batcher
+from dialogue.consent import record_opt_out
 from dialogue.messages import DeliveryUpdate
-from dialogue.outbox import Outbox, record_opt_out
+from dialogue.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
