@@ -316,7 +316,11 @@ class Receiver:
 async def _continue_conversation(
     session: AsyncSession, customer_id: int, channel: Channel, address: str, now: datetime
 ) -> Conversation:
-    """The customer's open conversation, whatever the channel, or a new one with the bot."""
+    """The customer's open conversation, whatever the channel, or a new one with the bot.
+
+    As in `dialogue.intake`, an open one is not written to: answering may hold its row,
+    and records there the channel of the customer's latest message itself.
+    """
     conversation = await session.scalar(
         select(Conversation).where(
             Conversation.customer_id == customer_id,
@@ -329,12 +333,10 @@ async def _continue_conversation(
             status=ConversationStatus.BOT,
             last_channel=channel,
             last_address=address,
+            last_inbound_at=now,
             created_at=now,
+            updated_at=now,
         )
         session.add(conversation)
-    conversation.last_channel = channel
-    conversation.last_address = address
-    conversation.last_inbound_at = now
-    conversation.updated_at = now
-    await session.flush()
+        await session.flush()
     return conversation

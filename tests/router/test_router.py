@@ -714,6 +714,46 @@ async def test_storing_a_message_does_not_wait_while_its_conversation_is_answere
     assert hub.sent(Channel.SMS) == ["echo: slow", "echo: hola"]
 
 
+async def test_a_contact_joining_a_conversation_being_answered_does_not_wait_for_it(
+    hub: Hub, backend: str
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer: storing waits for any transaction")
+    await hub.say(telegram("hello from telegram", "10", user="777"))
+    answering, release = asyncio.Event(), asyncio.Event()
+    echo = hub.responder
+
+    class Slow:
+        async def respond(self, session: AsyncSession, turn: Turn) -> Sequence[Reply]:
+            if turn.inbound.text == "slow":
+                answering.set()
+                await release.wait()
+            return await echo.respond(session, turn)
+
+    hub.router.answerer.responder = Slow()
+    await hub.router.accept(sms("slow", "SM1"))
+    async with asyncio.timeout(10):  # guards against a deadlock, measures nothing
+        await answering.wait()
+        # The SMS conversation's row is held by the answering transaction meanwhile;
+        # the Telegram user's identity moves to that customer, into that conversation.
+        await hub.router.accept(telegram("", "11", user="777", vouched_phone="34612345678"))
+    release.set()
+    await hub.router.idle()
+
+    async with hub.db.transaction() as s:
+        (conversation,) = (
+            await s.scalars(
+                select(Conversation).where(Conversation.status != ConversationStatus.RESOLVED)
+            )
+        ).all()
+    assert {
+        m.conversation_id for m in await _messages(hub.db) if m.body != "hello from telegram"
+    } == {conversation.id}
+    # Replies go where the customer wrote last.
+    assert (conversation.last_channel, conversation.last_address) == (Channel.TELEGRAM, "777")
+    assert hub.sent(Channel.SMS) == ["echo: slow"]
+
+
 async def test_a_status_callback_overtaking_the_record_of_its_send_is_kept(hub: Hub) -> None:
     """The provider calls back as soon as it has the message, before the hub has
     written down that it sent it."""
