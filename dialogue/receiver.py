@@ -136,6 +136,7 @@ class Receiver:
         return [None] * len(inbounds)
 
     def sort_soon(self) -> None:
+        """Store the waiting receipts as messages, in a task of this process (one at a time)."""
         self._sort_again = True
         if self._sorting is None:
             self._sorting = asyncio.create_task(self._sort_all())
