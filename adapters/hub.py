@@ -29,7 +29,8 @@ from dialogue.local_bus import InProcessBus
 from dialogue.outbox import Outbox, SendRate
 from dialogue.ports import AnswerQueue, Bus, ChannelSender, Responder
 from dialogue.ratelimit import InProcessRateLimiter, RateLimiter, sender_rate
-from dialogue.router import Router
+from dialogue.replies import Replies
+from dialogue.router import HandOver, Mode, Router
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ async def open_hub(
     *,
     telegram_bot: Bot | None = None,
     responder: Responder | None = None,
+    worker: bool = False,
 ) -> AsyncIterator[Hub]:
     bus: Bus
     limiter: RateLimiter
@@ -88,27 +90,29 @@ async def open_hub(
         if responder is None:  # the product's chatbot; tests plug in their own
             responder = await stack.enter_async_context(open_chatbot(settings, db))
         answer_queue = None
+        mode: Mode | HandOver = Mode.ALONE
         if settings.answering == "worker" and redis is not None:
+            # `serve` hands what it receives to the workers; a worker answers it.
             answer_queue = RedisAnswerQueue(redis)
-        router = Router(
-            db,
-            responder,
-            outbox,
-            answer_queue=answer_queue,
-            receipts=answer_queue is not None,
-            identity_guard=webchat.WebchatProofs(bus),
-        )
+            mode = Mode.RECEIPTS if worker else HandOver(answer_queue)
+        replies = Replies(outbox)
         inbox = Inbox(
             db,
-            router,
+            replies,
             senders,
             bus,
             CustomerNotices(settings.support_timezone),
             support=settings.support_hours,
         )
-        router.on_answered = inbox.answered
-        router.on_delivery = inbox.delivered
-        router.on_gave_up = inbox.bot_gave_up
+        router = Router(
+            db,
+            responder,
+            outbox,
+            mode=mode,
+            listener=inbox,
+            replies=replies,
+            identity_guard=webchat.WebchatProofs(bus),
+        )
         try:
             yield Hub(router, outbox, bus, senders, inbox, answer_queue)
         finally:

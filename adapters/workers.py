@@ -104,7 +104,7 @@ async def run_worker(
         if telegram.is_on(settings):
             bot = await stack.enter_async_context(telegram.build_bot(settings))
         hub = await stack.enter_async_context(
-            open_hub(settings, db, redis, telegram_bot=bot, responder=responder)
+            open_hub(settings, db, redis, telegram_bot=bot, responder=responder, worker=True)
         )
         print(WORKER_RUNNING, flush=True)
         if on_start is not None:

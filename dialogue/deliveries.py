@@ -47,8 +47,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from crm.db import AutocommitWriter, Database
 from crm.models import Channel, DeliveryStatus, Message, OneTimeCodeEvent, WaitingDeliveryUpdate
 from dialogue.batching import Batcher
+from dialogue.consent import record_opt_out
 from dialogue.messages import DeliveryUpdate
-from dialogue.outbox import Outbox, record_opt_out
+from dialogue.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -204,13 +205,21 @@ class _Found:
 class DeliveryRecorder:
     """Records delivery updates in batches; keeps those it cannot place yet."""
 
-    def __init__(self, db: Database, outbox: Outbox, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        clock: Callable[[], datetime],
+        *,
+        on_changed: Changed | None = None,
+        on_kept: Callable[[], None] | None = None,
+    ) -> None:
         self.db = db
         self.outbox = outbox
         self.clock = clock
-        self.on_changed: Changed | None = None
+        self._on_changed = on_changed
         # Told when updates were kept for later (`keep`): someone should apply them.
-        self.on_kept: Callable[[], None] = self.apply_soon
+        self._on_kept = on_kept or self.apply_soon
         self._batcher: Batcher[DeliveryUpdate, None] = Batcher(
             self._record, max_size=DELIVERY_BATCH
         )
@@ -328,7 +337,7 @@ class DeliveryRecorder:
     async def _keep_batch(self, updates: list[DeliveryUpdate]) -> list[None]:
         now = self.clock()
         await self._writer.write(_KEEP, [_waiting_row(u, now) for u in updates])
-        self.on_kept()
+        self._on_kept()
         return [None] * len(updates)
 
     async def _record(self, updates: list[DeliveryUpdate]) -> list[None]:
@@ -358,10 +367,10 @@ class DeliveryRecorder:
         self.apply_soon()  # tracked, so that close() stops it
 
     async def _tell(self, changed: list[tuple[int, int]]) -> None:
-        if not changed or self.on_changed is None:
+        if not changed or self._on_changed is None:
             return
         try:
-            await self.on_changed(changed)
+            await self._on_changed(changed)
         except Exception:
             # Committed already: the callback must still be acknowledged, and a live
             # update missed costs the inbox freshness only (it refetches on the next).

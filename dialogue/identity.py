@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Protocol, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -47,6 +47,72 @@ def _method(inbound: Inbound) -> VerificationMethod:
     return VerificationMethod.WEBCHAT_HMAC
 
 
+class _Holder(Protocol):
+    """A customer as either path holds it: an ORM Customer, or a SenderRow."""
+
+    phone: str | None
+    name: str | None
+
+
+class _Address(Protocol):
+    """An identity as either path holds it: an ORM ChannelIdentity, or an _IdentityRow."""
+
+    verified: bool
+    verified_by: VerificationMethod | None
+    verified_at: datetime | None
+    display_name: str | None
+
+
+H = TypeVar("H", bound=_Holder)
+
+
+def _the_one_with_phone(shop_records: Sequence[H]) -> H | None:
+    """The shop's records with a vouched phone vouch only when they agree on one
+    customer: a shared family phone is not proof of who writes."""
+    return shop_records[0] if len(shop_records) == 1 else None
+
+
+@dataclass(frozen=True)
+class _Learnt:
+    """What a message taught about its customer (to be written back)."""
+
+    phone: bool = False  # the vouched phone became the customer's
+    name: bool = False  # the display name became the customer's
+
+
+def _learn(
+    inbound: Inbound,
+    identity: _Address,
+    customer: _Holder,
+    *,
+    vouched: bool,
+    phone: str | None,
+    now: datetime,
+) -> _Learnt:
+    """The rule both paths apply once a message's identity and customer are known.
+
+    Evidence (someone vouched, or a phone channel, where the carrier does) verifies
+    the identity, and a vouched phone becomes the customer's if it had none; a
+    display name names the identity, and the customer if it had no name. Nothing
+    else is ever taken from an unverified message.
+    """
+    phone_set = name_set = False
+    if vouched or inbound.channel in PHONE_CHANNELS:
+        if not identity.verified:
+            identity.verified = True
+            identity.verified_by = _method(inbound)
+            identity.verified_at = now
+        if phone is not None and customer.phone is None:
+            customer.phone = phone
+            phone_set = True
+    if inbound.display_name:
+        identity.display_name = inbound.display_name
+        if customer.name is None:
+            customer.name = inbound.display_name
+            name_set = True
+    return _Learnt(phone_set, name_set)
+
+
 async def resolve_sender(
     session: AsyncSession, inbound: Inbound, now: datetime
 ) -> tuple[Customer, ChannelIdentity]:
@@ -84,18 +150,14 @@ async def resolve_sender(
     else:
         customer = await session.get_one(Customer, identity.customer_id)
 
-    if vouched is not None or inbound.channel in PHONE_CHANNELS:
-        if not identity.verified:
-            identity.verified = True
-            identity.verified_by = _method(inbound)
-            identity.verified_at = now
-        phone = _vouched_phone(inbound)
-        if phone is not None and customer.phone is None:
-            customer.phone = phone
-    if inbound.display_name:
-        identity.display_name = inbound.display_name
-        if customer.name is None:
-            customer.name = inbound.display_name
+    _learn(
+        inbound,
+        identity,
+        customer,
+        vouched=vouched is not None,
+        phone=_vouched_phone(inbound),
+        now=now,
+    )
     identity.last_seen_at = now
     await session.flush()
     return customer, identity
@@ -128,11 +190,10 @@ async def _vouched_customer(session: AsyncSession, inbound: Inbound) -> Customer
     )
     if by_identity is not None:
         return by_identity
-    # The shop's records: only an unambiguous match (a shared family phone is not).
     matches = (
         await session.scalars(select(Customer).where(Customer.phone == phone).limit(2))
     ).all()
-    return matches[0] if len(matches) == 1 else None
+    return _the_one_with_phone(matches)
 
 
 async def _move_identity(
@@ -253,7 +314,8 @@ async def resolve_senders(
 ) -> list[Resolved | None]:
     """`resolve_sender` for many messages in one transaction, with a few statements.
 
-    The same rules, applied in order as if one message came after the other. None for
+    The same rules (`_the_one_with_phone`, `_learn`), applied in order as if one message
+    came after the other; only the queries are grouped. None for
     a message whose identity is to move to the customer someone vouched for: that
     rare case is left to `resolve_sender`, in a transaction of its own.
     """
@@ -330,8 +392,7 @@ async def resolve_senders(
         elif phone is not None:
             vouched = verified_phones.get(phone)
             if vouched is None:
-                matches = by_phone.get(phone, [])
-                vouched = matches[0] if len(matches) == 1 else None
+                vouched = _the_one_with_phone(by_phone.get(phone, []))
         identity = identities.get((inbound.channel, address))
         if identity is not None and (
             unknown_shop_customer or (vouched is not None and vouched is not identity.customer)
@@ -354,22 +415,14 @@ async def resolve_senders(
             seen[identity.id] = identity
         customer = identity.customer
 
-        if vouched is not None or inbound.channel in PHONE_CHANNELS:
-            if not identity.verified:
-                identity.verified = True
-                identity.verified_by = _method(inbound)
-                identity.verified_at = now
-            if phone is not None and customer.phone is None:
-                customer.phone = phone
-                customer.changed = True
-                by_phone.setdefault(phone, []).append(customer)
-            if inbound.channel in PHONE_CHANNELS:
-                verified_phones.setdefault(address, customer)
-        if inbound.display_name:
-            identity.display_name = inbound.display_name
-            if customer.name is None:
-                customer.name = inbound.display_name
-                customer.changed = True
+        learnt = _learn(
+            inbound, identity, customer, vouched=vouched is not None, phone=phone, now=now
+        )
+        if learnt.phone and phone is not None:  # what later messages of the batch see
+            by_phone.setdefault(phone, []).append(customer)
+        if inbound.channel in PHONE_CHANNELS:
+            verified_phones.setdefault(address, customer)
+        customer.changed = customer.changed or learnt.phone or learnt.name
         resolved.append(Resolved(customer, address))
 
     await _write(conn, new_customers, customers, new_identities, seen, now)

@@ -57,7 +57,7 @@ from dialogue.inbox_assignment import (
 from dialogue.inbox_templates import template_reply
 from dialogue.messages import Reply
 from dialogue.ports import Bus, ChannelSender
-from dialogue.router import Router
+from dialogue.replies import Replies
 
 __all__ = [
     "TOPIC",
@@ -92,7 +92,7 @@ class Inbox:
     def __init__(
         self,
         db: Database,
-        router: Router,
+        replies: Replies,
         senders: Mapping[Channel, ChannelSender],
         bus: Bus,
         notices: Notices,
@@ -101,7 +101,7 @@ class Inbox:
         clock: Callable[[], datetime] = utcnow,
     ):
         self.db = db
-        self.router = router
+        self.replies = replies
         self.senders = senders
         self.bus = bus
         self.notices = notices
@@ -312,14 +312,14 @@ class Inbox:
 
     def _tell(self, act: Act, conversation: Conversation, reply: Reply) -> None:
         """What the hub says to the customer about a change of hands, sent after commit."""
-        self.router.queue_reply(act.session, conversation, reply, MessageAuthor.BOT, act.now)
+        self.replies.queue(act.session, conversation, reply, MessageAuthor.BOT, act.now)
         act.dispatch.add(conversation.id)
 
     async def _agent_says(
         self, act: Act, conversation: Conversation, agent_id: int, reply: Reply
     ) -> int:
         """Queue an agent's message to the customer; the first one is the first response."""
-        messages = self.router.queue_reply(
+        messages = self.replies.queue(
             act.session, conversation, reply, MessageAuthor.AGENT, act.now, agent_id=agent_id
         )
         await act.session.flush()
@@ -457,6 +457,6 @@ class _Acting:
         inbox = self.inbox
         await inbox._publish(act.events)
         for conversation_id in act.dispatch:
-            inbox.router.send_soon(conversation_id)
+            inbox.replies.send_soon(conversation_id)
         for conversation_id in act.assign:
             await inbox.auto_assign(conversation_id)

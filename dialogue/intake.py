@@ -1,7 +1,7 @@
 """Storing inbound messages many at a time: dedupe, sender, conversation, message.
 
 The router's first step for a batch of webhooks, in one transaction and a handful of
-SQLAlchemy Core statements whatever the batch's size. `dialogue.router` keeps the
+SQLAlchemy Core statements whatever the batch's size. `dialogue.receiver` keeps the
 one-at-a-time ORM path for what this leaves out.
 """
 

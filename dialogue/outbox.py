@@ -24,20 +24,17 @@ from typing import Any, cast
 from weakref import WeakValueDictionary
 
 from sqlalchemy import String, Table, bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.db import Database
 from crm.models import (
     Channel,
-    ConsentPurpose,
-    Conversation,
     DeliveryStatus,
     Message,
     MessageDirection,
     utcnow,
 )
-from crm.services.consents import record_consent
 from dialogue.batching import Batcher
+from dialogue.consent import record_opt_out
 from dialogue.messages import Button, Outgoing, Reply, Template
 from dialogue.ports import (
     Capabilities,
@@ -487,19 +484,3 @@ def _native_buttons(claimed: Claimed, sender: ChannelSender) -> tuple[Button, ..
     if not claimed.buttons or len(claimed.buttons) > sender.capabilities.max_buttons:
         return ()
     return claimed.buttons
-
-
-async def record_opt_out(
-    session: AsyncSession, conversation_id: int, channel: Channel, source: str, now: datetime
-) -> None:
-    """The customer of a conversation said STOP on `channel`: record the opt-out."""
-    conversation = await session.get_one(Conversation, conversation_id)
-    await record_consent(
-        session,
-        conversation.customer_id,
-        channel,
-        ConsentPurpose.MARKETING,
-        False,
-        source,
-        now=now,
-    )

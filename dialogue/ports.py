@@ -225,3 +225,29 @@ class AnswerQueue(Protocol):
         """Wait for up to `most` hints, and return what they say together; empty
         Hints after a while without any."""
         ...
+
+
+class Listener(Protocol):
+    """What the router tells others, each after the commit it is about (the inbox)."""
+
+    async def answered(self, conversation_ids: list[int]) -> None:
+        """Messages of these conversations were answered (or passed, an agent's)."""
+
+    async def delivered(self, changed: list[tuple[int, int]]) -> None:
+        """Outbound messages' delivery statuses changed: (conversation id, message id)."""
+
+    async def bot_gave_up(self, conversation_id: int) -> None:
+        """The bot failed on a message MAX_ANSWER_ATTEMPTS times: a person takes it."""
+
+
+class Nobody:
+    """A Listener that hears nothing (tests that do not ask)."""
+
+    async def answered(self, conversation_ids: list[int]) -> None:
+        pass
+
+    async def delivered(self, changed: list[tuple[int, int]]) -> None:
+        pass
+
+    async def bot_gave_up(self, conversation_id: int) -> None:
+        pass

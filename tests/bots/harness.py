@@ -21,6 +21,7 @@ from dialogue.messages import Button, Inbound, Outgoing
 from dialogue.outbox import Backoff, Outbox
 from dialogue.ports import NluEngine
 from dialogue.ratelimit import InProcessRateLimiter
+from dialogue.replies import Replies
 from dialogue.router import Router
 from tests.router.doubles import CHAT, SMS, RecordingSender
 
@@ -54,14 +55,10 @@ class Chat:
         }
         outbox = Outbox(db, self.senders, InProcessRateLimiter(), {}, backoff=Backoff(base=0.001))
         self.responder = ChatbotResponder(nlu, all_flows(), support=support)
-        self.router = Router(db, self.responder, outbox)
+        replies = Replies(outbox)
         self.bus = InProcessBus()
-        self.inbox = Inbox(
-            db, self.router, self.senders, self.bus, CustomerNotices(), support=support
-        )
-        self.router.on_answered = self.inbox.answered
-        self.router.on_delivery = self.inbox.delivered
-        self.router.on_gave_up = self.inbox.bot_gave_up
+        self.inbox = Inbox(db, replies, self.senders, self.bus, CustomerNotices(), support=support)
+        self.router = Router(db, self.responder, outbox, listener=self.inbox, replies=replies)
         self._seen = {channel: 0 for channel in Channel}
 
     async def send(self, inbound: Inbound) -> Said:

@@ -355,13 +355,13 @@ async def test_when_the_bot_keeps_failing_on_a_message_a_person_takes_over(
         async def respond(self, session: object, turn: object) -> list[object]:
             raise RuntimeError("the bot is broken")
 
-    working = chat.router.responder
-    chat.router.responder = Broken()  # type: ignore[assignment]
+    working = chat.router.answerer.responder
+    chat.router.answerer.responder = Broken()  # type: ignore[assignment]
     await chat.sms("donde esta mi pedido", ANA.phone)
     for _ in range(2):
         await chat.router.recover()
         await chat.router.idle()
-    chat.router.responder = working
+    chat.router.answerer.responder = working
     said = await chat.settled()
     assert said.has("Te paso con una persona")
     conversation = await _conversation_of(db, ANA.phone)

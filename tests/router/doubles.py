@@ -72,3 +72,23 @@ class RecordingSender:
 
 SMS = Capabilities(max_buttons=0, max_length=1600, typing=False)
 CHAT = Capabilities(max_buttons=8, max_length=4096, typing=True)
+
+
+@dataclass
+class Heard:
+    """A dialogue.ports.Listener that writes down what the router tells it."""
+
+    answered_ids: list[list[int]] = field(default_factory=list)
+    changed: list[list[tuple[int, int]]] = field(default_factory=list)
+    gave_up: list[int] = field(default_factory=list)
+    answered_once: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def answered(self, conversation_ids: list[int]) -> None:
+        self.answered_ids.append(conversation_ids)
+        self.answered_once.set()
+
+    async def delivered(self, changed: list[tuple[int, int]]) -> None:
+        self.changed.append(changed)
+
+    async def bot_gave_up(self, conversation_id: int) -> None:
+        self.gave_up.append(conversation_id)

@@ -62,19 +62,9 @@ async def test_a_callback_before_the_sending_process_recorded_the_send_is_applie
     hubs: tuple[Hub, Hub],
 ) -> None:
     sending, told = hubs
-    changed: list[list[tuple[int, int]]] = []
-
-    async def seen(batch: list[tuple[int, int]]) -> None:
-        changed.append(batch)
-
-    told.router.on_delivery = seen
-    held, answered = asyncio.Event(), asyncio.Event()
-
-    async def committed(conversation_ids: list[int]) -> None:
-        answered.set()
-
+    changed = told.heard.changed
+    held, answered = asyncio.Event(), sending.heard.answered_once
     sending.senders[Channel.SMS].gate = held
-    sending.router.on_answered = committed
     answering = asyncio.create_task(sending.say(sms("hola", "SM1")))
     async with asyncio.timeout(10):  # guards against a hang, measures nothing
         await answered.wait()

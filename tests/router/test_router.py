@@ -27,13 +27,14 @@ from crm.models import (
     WaitingDeliveryUpdate,
     utcnow,
 )
+from dialogue.answerer import BOT_FAILED
 from dialogue.handoff import HandoffRequest, request_handoff
 from dialogue.messages import DeliveryUpdate, Destination, Inbound, Reply, SendReceipt
 from dialogue.outbox import CHANNEL_OFF, Backoff, Outbox
 from dialogue.ports import RecipientOptedOut, TransientSendError, Turn
 from dialogue.ratelimit import InProcessRateLimiter
-from dialogue.router import BOT_FAILED, Router
-from tests.router.doubles import CHAT, SMS, EchoResponder, RecordingSender
+from dialogue.router import Mode, Router
+from tests.router.doubles import CHAT, SMS, EchoResponder, Heard, RecordingSender
 
 ANA = "+34612345678"
 
@@ -44,6 +45,7 @@ class Hub:
     responder: EchoResponder
     senders: dict[Channel, RecordingSender]
     db: Database
+    heard: Heard
 
     async def say(self, inbound: Inbound) -> int:
         message_id = await self.router.accept(inbound)
@@ -66,7 +68,10 @@ def _hub(db: Database, *, off: frozenset[Channel] = frozenset(), receipts: bool 
         db, live, InProcessRateLimiter(), {}, backoff=Backoff(base=0.001, max_attempts=3)
     )
     responder = EchoResponder()
-    return Hub(Router(db, responder, outbox, receipts=receipts), responder, senders, db)
+    heard = Heard()
+    mode = Mode.RECEIPTS if receipts else Mode.ALONE
+    router = Router(db, responder, outbox, mode=mode, listener=heard)
+    return Hub(router, responder, senders, db, heard)
 
 
 @pytest.fixture
@@ -288,12 +293,7 @@ async def test_a_crash_while_answering_loses_nothing_and_answers_once(hub: Hub) 
 async def test_a_message_the_bot_always_fails_on_is_set_aside_after_three_tries(
     hub: Hub,
 ) -> None:
-    gave_up: list[int] = []
-
-    async def note(conversation_id: int) -> None:
-        gave_up.append(conversation_id)
-
-    hub.router.on_gave_up = note
+    gave_up = hub.heard.gave_up
     await hub.say(sms("boom", "SM1"))
     assert await hub.router.recover() == 1
     await hub.router.idle()
@@ -310,7 +310,7 @@ async def test_a_message_the_bot_always_fails_on_is_set_aside_after_three_tries(
 
 
 async def test_a_hanging_bot_is_abandoned_and_its_message_answered_later(hub: Hub) -> None:
-    hub.router.respond_timeout = 0.05
+    hub.router.answerer.respond_timeout = 0.05
     stuck = asyncio.Event()
 
     class Hanging:
@@ -318,14 +318,14 @@ async def test_a_hanging_bot_is_abandoned_and_its_message_answered_later(hub: Hu
             await stuck.wait()
             return []
 
-    answering = hub.router.responder
-    hub.router.responder = Hanging()  # type: ignore[assignment]
+    answering = hub.router.answerer.responder
+    hub.router.answerer.responder = Hanging()  # type: ignore[assignment]
     await hub.say(sms("hola", "SM1"))
     # Not stuck for good: the database is free again for everyone else.
     await hub.say(sms("hola", "SM2", phone="+34699999999"))
     assert all(m.processed_at is None for m in await _messages(hub.db))
 
-    hub.router.responder = answering
+    hub.router.answerer.responder = answering
     assert await hub.router.recover() == 2
     await hub.router.idle()
     assert sorted(hub.sent(Channel.SMS)) == ["echo: hola", "echo: hola"]
@@ -540,7 +540,7 @@ async def test_the_bot_says_nothing_after_asking_for_a_person_in_the_same_batch(
             return replies
 
     hub = _hub(db)
-    hub.router.responder = hub.responder = HandingOver()
+    hub.router.answerer.responder = hub.responder = HandingOver()
     await _together(hub, sms("hola", "SM1"), sms("agent", "SM2"), sms("sigo", "SM3"))
 
     assert hub.sent(Channel.SMS) == ["echo: hola", "echo: agent"]
@@ -563,7 +563,7 @@ async def test_what_the_responder_keeps_on_the_conversation_carries_to_the_next_
             return [Reply(f"message {count}")]
 
     hub = _hub(db)
-    hub.router.responder = Counting()
+    hub.router.answerer.responder = Counting()
     await _together(hub, *(sms(f"m{i}", f"SM{i}") for i in range(3)))
     await hub.say(sms("m3", "SM3"))
 
@@ -590,7 +590,7 @@ async def test_one_failing_responder_does_not_keep_the_others_from_being_answere
 
 
 async def test_a_hanging_responder_holds_up_only_its_own_message(hub: Hub) -> None:
-    hub.router.respond_timeout = 0.05
+    hub.router.answerer.respond_timeout = 0.05
     echo = hub.responder
 
     class HangingOnce:
@@ -599,7 +599,7 @@ async def test_a_hanging_responder_holds_up_only_its_own_message(hub: Hub) -> No
                 await asyncio.Event().wait()
             return await echo.respond(session, turn)
 
-    hub.router.responder = HangingOnce()
+    hub.router.answerer.responder = HangingOnce()
     ids = await _together(
         hub,
         sms("hola", "SM1", phone="+34612345001"),
@@ -620,7 +620,9 @@ async def test_a_conversation_with_more_messages_than_one_transaction_takes_is_f
     db: Database,
 ) -> None:
     hub = _hub(db)
-    hub.router = Router(db, hub.responder, hub.router.outbox, messages_per_transaction=3)
+    hub.router = Router(
+        db, hub.responder, hub.router.outbox, listener=hub.heard, messages_per_transaction=3
+    )
     ids = await _together(hub, *(sms(f"m{i}", f"SM{i}") for i in range(8)))
 
     assert [t.message_id for t in hub.responder.turns] == ids
@@ -643,7 +645,7 @@ async def test_a_reply_addressed_elsewhere_goes_there_once_and_is_no_message(
             return [Reply("your code: 123456", to=Destination(Channel.SMS, ANA, record.id))]
 
     hub = _hub(db)
-    hub.router.responder = CodeBySms()
+    hub.router.answerer.responder = CodeBySms()
     await hub.say(telegram("my code please", "1"))
 
     assert hub.sent(Channel.SMS) == ["your code: 123456"]
@@ -700,7 +702,7 @@ async def test_storing_a_message_does_not_wait_while_its_conversation_is_answere
                 await release.wait()
             return await echo.respond(session, turn)
 
-    hub.router.responder = Slow()
+    hub.router.answerer.responder = Slow()
     await hub.router.accept(sms("slow", "SM1"))
     async with asyncio.timeout(10):  # guards against a deadlock, measures nothing
         await answering.wait()
@@ -710,6 +712,46 @@ async def test_storing_a_message_does_not_wait_while_its_conversation_is_answere
     await hub.router.idle()
 
     assert hub.sent(Channel.SMS) == ["echo: slow", "echo: hola"]
+
+
+async def test_a_contact_joining_a_conversation_being_answered_does_not_wait_for_it(
+    hub: Hub, backend: str
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer: storing waits for any transaction")
+    await hub.say(telegram("hello from telegram", "10", user="777"))
+    answering, release = asyncio.Event(), asyncio.Event()
+    echo = hub.responder
+
+    class Slow:
+        async def respond(self, session: AsyncSession, turn: Turn) -> Sequence[Reply]:
+            if turn.inbound.text == "slow":
+                answering.set()
+                await release.wait()
+            return await echo.respond(session, turn)
+
+    hub.router.answerer.responder = Slow()
+    await hub.router.accept(sms("slow", "SM1"))
+    async with asyncio.timeout(10):  # guards against a deadlock, measures nothing
+        await answering.wait()
+        # The SMS conversation's row is held by the answering transaction meanwhile;
+        # the Telegram user's identity moves to that customer, into that conversation.
+        await hub.router.accept(telegram("", "11", user="777", vouched_phone="34612345678"))
+    release.set()
+    await hub.router.idle()
+
+    async with hub.db.transaction() as s:
+        (conversation,) = (
+            await s.scalars(
+                select(Conversation).where(Conversation.status != ConversationStatus.RESOLVED)
+            )
+        ).all()
+    assert {
+        m.conversation_id for m in await _messages(hub.db) if m.body != "hello from telegram"
+    } == {conversation.id}
+    # Replies go where the customer wrote last.
+    assert (conversation.last_channel, conversation.last_address) == (Channel.TELEGRAM, "777")
+    assert hub.sent(Channel.SMS) == ["echo: slow"]
 
 
 async def test_a_status_callback_overtaking_the_record_of_its_send_is_kept(hub: Hub) -> None:
