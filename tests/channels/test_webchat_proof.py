@@ -151,7 +151,7 @@ async def running(
             if redis_url is not None:
                 redis = Redis.from_url(redis_url)
                 stack.push_async_callback(redis.aclose)
-                hub = await stack.enter_async_context(open_hub(settings, db, redis))
+                hub = await stack.enter_async_context(open_hub(settings, db, redis, worker=True))
                 stop = asyncio.Event()
                 worker = asyncio.create_task(run_workers(db, hub.router, stop, hub.answer_queue))
 
