@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
 from crm.models.enums import Channel, FunnelStage, Language, SalesChannel
-from crm.records import EARLIEST, LATEST
+from crm.values import EARLIEST, LATEST
 
 Scalar = str | int | float | bool
 # A condition's value once checked: what compile.py turns into SQL.

@@ -24,7 +24,6 @@ from crm.errors import DomainError
 from crm.errors import IllegalTransition as CrmIllegalTransition
 from crm.errors import NotFound as CrmNotFound
 from crm.models import Reservation, Return, ReturnMethod, ReturnReason
-from crm.records import Id, Positive
 from crm.services.inbox_views import (
     ConversationSummary,
     conversation_summary,
@@ -33,6 +32,7 @@ from crm.services.inbox_views import (
 )
 from crm.services.reservations import cancel_reservation
 from crm.services.returns import ReturnLine, start_return
+from crm.values import Id, Positive
 from dialogue.inbox import (
     AlreadyTaken,
     IllegalTransition,

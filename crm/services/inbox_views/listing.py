@@ -26,7 +26,7 @@ from crm.models import (
     Order,
     order_number_key,
 )
-from crm.records import MAX_ID
+from crm.values import MAX_ID
 
 DEFAULT_PAGE, MAX_PAGE = 50, 200
 PREVIEW_CHARS = 140
