@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -28,6 +28,7 @@ from crm.models import Fulfilment, Order, ProductVariant, Receipt, SalesChannel,
 from crm.models import OrderStatus as Status
 from crm.services.orders import get_order, get_receipt, list_orders
 from crm.services.stock import fold
+from crm.zones import first_zone
 from dialogue.messages import Button
 
 RECENT_ORDERS = 5  # offered when the customer names none
@@ -378,7 +379,7 @@ async def _pickup_lines(
 def receipt_copy(ctx: Context, receipt: Receipt, order: Order) -> str:
     """The till receipt as text: store, date and till, lines, total, tax and payment."""
     store = receipt.store
-    issued = receipt.issued_at.astimezone(_store_zone(store))
+    issued = receipt.issued_at.astimezone(first_zone(store.timezone))
     lines = [
         ctx.t(
             "orders.receipt.head",
@@ -387,7 +388,7 @@ def receipt_copy(ctx: Context, receipt: Receipt, order: Order) -> str:
             store=store.name,
             address=store.address,
             city=store.city,
-            date=format_date(ctx, issued, _store_zone(store)),
+            date=format_date(ctx, issued, first_zone(store.timezone)),
             time=f"{issued:%H:%M}",
         )
     ]
@@ -464,24 +465,11 @@ def _product_name(ctx: Context, variant: ProductVariant) -> str:
 
 def _zone(ctx: Context, order: Order) -> ZoneInfo:
     """The customer's time zone, else the store's, for the day an order was placed."""
-    for name in (
+    return first_zone(
         ctx.customer.timezone,
         order.pickup_store.timezone if order.pickup_store else None,
         order.store.timezone if order.store else None,
-    ):
-        if name:
-            try:
-                return ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo("UTC")
-
-
-def _store_zone(store: Store) -> ZoneInfo:
-    try:
-        return ZoneInfo(store.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    )
 
 
 def _title(text: str) -> str:

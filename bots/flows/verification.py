@@ -27,7 +27,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
@@ -60,6 +59,7 @@ from crm.models import (
     order_number_key,
 )
 from crm.phones import InvalidPhone, normalise_phone
+from crm.zones import first_zone
 from dialogue.identity import PHONE_CHANNELS
 from dialogue.messages import Button, Destination, Reply
 from dialogue.verification import verify_by_code
@@ -336,7 +336,7 @@ async def _tell_of_pause(ctx: Context, owner: Customer, phone: str, pause: Pause
     if await told_of_pause(ctx.session, owner.id, ctx.now):
         return
     language = guess_language(owner)
-    when = spoken_time(language, pause.until, _zone(ctx, owner), ctx.now)
+    when = spoken_time(language, pause.until, first_zone(owner.timezone, ctx.support.zone), ctx.now)
     text = say("verify.paused_sms", language, when=when)
     record = await _record_sms(ctx, owner, phone, PAUSED, text, until=pause.until)
     ctx.replies.append(Reply(text, to=Destination(Channel.SMS, phone, record.id)))
@@ -467,16 +467,6 @@ def _person_button(ctx: Context) -> Button:
 def _ending(phone: str) -> str:
     """The phone as an agent or a record may show it: its last two digits."""
     return "··" + phone[-2:]
-
-
-def _zone(ctx: Context, customer: Customer) -> ZoneInfo:
-    for name in (customer.timezone, ctx.support.zone):
-        if name:
-            try:
-                return ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo("UTC")
 
 
 def _minutes() -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
@@ -13,6 +12,7 @@ from bots.state import FlowState
 from crm.errors import NotReturnable, NotReturnableReason
 from crm.models import Order, Return, ReturnStatus
 from crm.services.returns import RETURN_WINDOW
+from crm.zones import first_zone
 from dialogue.messages import Button
 
 FLOW = "start_return"
@@ -103,11 +103,7 @@ def reason_name(ctx: Context, state: FlowState) -> str:
 
 
 def local_date(ctx: Context, moment: datetime) -> str:
-    try:
-        zone = ZoneInfo(ctx.customer.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    local = moment.astimezone(zone)
+    local = moment.astimezone(first_zone(ctx.customer.timezone))
     return ctx.t("returns.date", day=local.day, month=local.month, year=local.year)
 
 
