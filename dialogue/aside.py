@@ -25,9 +25,8 @@ from sqlalchemy import String, Table, bindparam, update
 
 from crm.models import Channel, DeliveryStatus, OneTimeCodeEvent
 from dialogue.messages import Outgoing, Reply
-from dialogue.outbox import CHANNEL_OFF, Outbox, SendRate
+from dialogue.outbox import CHANNEL_OFF, Outbox
 from dialogue.ports import SendError
-from dialogue.rendering import sms_segments
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,6 @@ log = logging.getLogger(__name__)
 # first): it is marked failed. Longer than a send can take, rate limit included.
 UNSENT_AFTER = timedelta(minutes=5)
 NOT_SENT = "not_sent"
-_UNLIMITED = SendRate("send:unlimited", 1e6, 1e6)
 
 _events = cast(Table, OneTimeCodeEvent.__table__)
 _RECORD = (
@@ -106,9 +104,7 @@ async def _send(outbox: Outbox, aside: Aside) -> tuple[DeliveryStatus, str | Non
     sender = outbox.senders.get(aside.channel)
     if sender is None:
         return DeliveryStatus.FAILED, None, CHANNEL_OFF
-    bucket = outbox.rates.get(aside.channel, _UNLIMITED)
-    cost = sms_segments(aside.text) if aside.channel is Channel.SMS else 1
-    await outbox.limiter.acquire(bucket.key, bucket.rate, bucket.burst, cost)
+    await outbox.book(aside.channel, aside.text)
     outgoing = Outgoing(
         message_id=aside.record_id, channel=aside.channel, address=aside.address, text=aside.text
     )

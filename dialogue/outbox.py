@@ -241,6 +241,11 @@ class Outbox:
                 return
             await self._recorder.submit(outcome)
 
+    async def book(self, channel: Channel, text: str) -> None:
+        """Wait for the sender's rate to allow one message of `text` on `channel`."""
+        bucket = self.rates.get(channel, _UNLIMITED)
+        await self.limiter.acquire(bucket.key, bucket.rate, bucket.burst, _cost(channel, text))
+
     async def dispatch(self, conversation_id: int) -> None:
         """Send the conversation's pending replies, oldest first, until one must wait."""
         lock = self._locks.get(conversation_id)
@@ -248,8 +253,7 @@ class Outbox:
             lock = self._locks[conversation_id] = asyncio.Lock()
         async with lock:
             while (claimed := await self._claim(conversation_id)) is not None:
-                bucket = self.rates.get(claimed.channel, _UNLIMITED)
-                await self.limiter.acquire(bucket.key, bucket.rate, bucket.burst, _cost(claimed))
+                await self.book(claimed.channel, claimed.text)
                 # What waits behind it is this loop's next claim, not another dispatch.
                 outcome = await self._attempt(claimed, look_behind=False)
                 await self._recorder.submit(outcome)
@@ -468,15 +472,16 @@ class Outbox:
         await asyncio.gather(*self._retries, return_exceptions=True)
 
 
-def _cost(claimed: Claimed) -> float:
-    return sms_segments(claimed.text) if claimed.channel is Channel.SMS else 1
+def _cost(channel: Channel, text: str) -> float:
+    """What one message takes from its sender's rate: SMS are counted in segments."""
+    return sms_segments(text) if channel is Channel.SMS else 1
 
 
 def _costs(claimed: Sequence[Claimed], rates: Mapping[Channel, SendRate]) -> dict[SendRate, float]:
     costs: dict[SendRate, float] = {}
     for reply in claimed:
         bucket = rates.get(reply.channel, _UNLIMITED)
-        costs[bucket] = costs.get(bucket, 0) + _cost(reply)
+        costs[bucket] = costs.get(bucket, 0) + _cost(reply.channel, reply.text)
     return costs
 
 
