@@ -33,6 +33,7 @@ from crm.models import (
 from crm.segments import sql
 from crm.segments.fields import Kind, Op, Value, field_spec
 from crm.segments.rules import AllOf, AnyOf, Condition, NotOf, Rule
+from crm.services.consents import is_newest
 
 Predicate = ColumnElement[bool]
 
@@ -132,12 +133,11 @@ def _attribute(key: str, op: Op, value: Value) -> Predicate:
 
 
 def _consent(channel: Channel, op: Op, value: Value) -> Predicate:
-    """The newest marketing decision on the channel (by recorded_at, then id) is a grant.
-
-    The same order as crm.services.consents.current_consent: an opt-out after a grant
-    is no consent, and no decision at all is no consent either.
+    """The newest marketing decision on the channel (crm.services.consents.is_newest)
+    is a grant: an opt-out after a grant is no consent, and no decision at all is no
+    consent either.
     """
-    decision, newer = aliased(Consent), aliased(Consent)
+    decision = aliased(Consent)
     on_channel = and_(
         decision.customer_id == Customer.id,
         decision.channel == channel,
@@ -145,16 +145,7 @@ def _consent(channel: Channel, op: Op, value: Value) -> Predicate:
     )
     if op is Op.EXISTS:
         return _exists_switch(op, value, exists().where(on_channel))
-    superseded = exists().where(
-        newer.customer_id == decision.customer_id,
-        newer.channel == decision.channel,
-        newer.purpose == decision.purpose,
-        or_(
-            newer.recorded_at > decision.recorded_at,
-            and_(newer.recorded_at == decision.recorded_at, newer.id > decision.id),
-        ),
-    )
-    granted = exists().where(on_channel, decision.granted.is_(True), not_(superseded))
+    granted = exists().where(on_channel, decision.granted.is_(True), is_newest(decision))
     return granted if value else not_(granted)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, exists, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from crm.errors import UnknownCustomer
 from crm.models import Channel, Consent, ConsentPurpose, Customer, utcnow
@@ -47,23 +48,37 @@ async def record_consent(
     return consent
 
 
+def is_newest(decision: type[Consent]) -> ColumnElement[bool]:
+    """Whether `decision` (Consent or an alias of it, in a query) is its customer's
+    newest for its channel and purpose: newest by when it was decided (recorded_at),
+    then by id, so a decision imported late with its original date does not override a
+    later one. The one definition of "the current decision", for one customer
+    (current_consent) and for sets of them (segments)."""
+    newer = aliased(Consent)
+    return not_(
+        exists().where(
+            newer.customer_id == decision.customer_id,
+            newer.channel == decision.channel,
+            newer.purpose == decision.purpose,
+            or_(
+                newer.recorded_at > decision.recorded_at,
+                and_(newer.recorded_at == decision.recorded_at, newer.id > decision.id),
+            ),
+        )
+    )
+
+
 async def current_consent(
     session: AsyncSession, customer_id: int, channel: Channel, purpose: ConsentPurpose
 ) -> bool | None:
-    """The customer's newest decision for this channel and purpose; None if never asked.
-
-    Newest by when it was decided (recorded_at), so a decision imported late with its
-    original date does not override a later one.
-    """
+    """The customer's newest decision for this channel and purpose; None if never asked."""
     granted: bool | None = await session.scalar(
-        select(Consent.granted)
-        .where(
+        select(Consent.granted).where(
             Consent.customer_id == customer_id,
             Consent.channel == channel,
             Consent.purpose == purpose,
+            is_newest(Consent),
         )
-        .order_by(Consent.recorded_at.desc(), Consent.id.desc())
-        .limit(1)
     )
     return granted
 
